@@ -1,0 +1,368 @@
+//! The ring reader: validated, bounds-checked access to a ring or capture,
+//! safe to use while a recorder writes the same file.
+
+use crate::error::{Error, Result};
+use crate::host::HostHeader;
+use crate::kv::{self, KvBatch};
+use crate::layout::*;
+use crate::ring::{self, HeadState};
+use memmap2::Mmap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Read-only view of a ring file.
+pub struct RingReader {
+    path: PathBuf,
+    map: Mmap,
+    sb: Superblock,
+    host: HostHeader,
+}
+
+/// What a block read found.
+#[derive(Debug)]
+pub enum BlockRead {
+    Ok(KvBatch),
+    /// Overwritten by the recorder since the index was read: not an error.
+    Gone,
+}
+
+/// Per-stream figures for `lpo info`.
+#[derive(Debug, Clone, Default)]
+pub struct StreamInfo {
+    pub name: String,
+    pub samples: u64,
+    pub blocks: u64,
+    /// Bytes of the ring holding this stream's data now (compressed blocks + staged samples).
+    pub bytes: u64,
+    /// Uncompressed size of the same samples' block payloads.
+    pub raw_bytes: u64,
+    pub budget: u64,
+    pub staged_samples: u64,
+    pub corrupt_blocks: u64,
+    pub first_key: Option<i64>,
+    pub last_key: Option<i64>,
+    pub first_wall: Option<i64>,
+    pub last_wall: Option<i64>,
+}
+
+impl RingReader {
+    pub fn open(path: &Path) -> Result<RingReader> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::NotARing { path: path.into() });
+        }
+        let len = meta.len();
+        if len < SUPERBLOCK_LEN {
+            return Err(Error::NotARing { path: path.into() });
+        }
+        // SAFETY: read-only mapping; every access below is bounds-checked
+        // against the superblock, which is checked against the file length.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let sb = match Superblock::decode(&map[..SUPERBLOCK_LEN as usize], len) {
+            Ok(Some(sb)) => sb,
+            Ok(None) => return Err(Error::NotARing { path: path.into() }),
+            Err(Error::NewerVersion {
+                found_major,
+                found_minor,
+                supported_major,
+                ..
+            }) => {
+                return Err(Error::NewerVersion {
+                    path: path.into(),
+                    found_major,
+                    found_minor,
+                    supported_major,
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let (_, host) = ring::read_host(&map)?;
+        Ok(RingReader {
+            path: path.into(),
+            map,
+            sb,
+            host,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn host(&self) -> &HostHeader {
+        &self.host
+    }
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+    pub fn stream(&self, name: &str) -> Option<usize> {
+        self.sb.streams.iter().position(|s| s.name == name)
+    }
+    pub fn head(&self, i: usize) -> HeadState {
+        ring::read_head(&self.map, i)
+    }
+
+    /// Valid sealed-block range [tail, next) of stream `i`, sanitized.
+    fn live_range(&self, i: usize) -> (u64, u64) {
+        let e = &self.sb.streams[i];
+        let h = self.head(i);
+        let next = h.next_seq;
+        let tail = h
+            .tail_seq
+            .max(next.saturating_sub(e.index_entries))
+            .min(next);
+        (tail, next)
+    }
+
+    /// The index entry for `seq`, if its slot holds that block and is intact.
+    pub fn entry(&self, i: usize, seq: u64) -> Option<IndexEntry> {
+        let e = &self.sb.streams[i];
+        let o = (e.index_off + (seq % e.index_entries) * INDEX_ENTRY_LEN) as usize;
+        IndexEntry::decode(&self.map[o..o + INDEX_ENTRY_LEN as usize]).filter(|x| x.seq == seq)
+    }
+
+    /// Sealed blocks of stream `i`, oldest first (seq numbers).
+    pub fn seqs(&self, i: usize) -> std::ops::Range<u64> {
+        let (t, n) = self.live_range(i);
+        t..n
+    }
+
+    /// O(log n): the newest block whose first key is ≤ `key` (None if every
+    /// block starts after `key`). Corrupt index entries are stepped over.
+    pub fn find_block(&self, i: usize, key: i64) -> Option<u64> {
+        let (mut lo, mut hi) = self.live_range(i);
+        let mut found = None;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let mut m = mid;
+            let mut ent = None;
+            while m < hi {
+                if let Some(x) = self.entry(i, m) {
+                    ent = Some(x);
+                    break;
+                }
+                m += 1;
+            }
+            match ent {
+                None => hi = mid,
+                Some(x) if x.first_key <= key => {
+                    found = Some(m);
+                    lo = m + 1;
+                }
+                Some(_) => hi = mid,
+            }
+        }
+        found
+    }
+
+    /// Read and decode block `seq` of stream `i`.
+    pub fn read_block(&self, i: usize, seq: u64) -> Result<BlockRead> {
+        let e = &self.sb.streams[i];
+        let ent = match self.entry(i, seq) {
+            Some(x) => x,
+            None => {
+                let (t, _) = self.live_range(i);
+                if seq < t {
+                    return Ok(BlockRead::Gone);
+                }
+                let o = e.index_off + (seq % e.index_entries) * INDEX_ENTRY_LEN;
+                return Err(Error::corrupt(
+                    o,
+                    format!("index entry of block {seq} of stream {} is damaged", e.name),
+                ));
+            }
+        };
+        let len = ent.total_len as u64;
+        let phys = ent.vpos % e.data_len;
+        let at = e.data_off + phys;
+        if len < BLOCK_HEADER_LEN || phys + len > e.data_len {
+            return Err(Error::corrupt(
+                at,
+                format!("block {seq} has an impossible length {len}"),
+            ));
+        }
+        // Copy first: the recorder may overwrite the block while we decode.
+        let bytes = self.map[at as usize..(at + len) as usize].to_vec();
+        let res = (|| {
+            let bh = BlockHeader::decode(&bytes, at)?;
+            if bh.seq != seq
+                || bh.vpos != ent.vpos
+                || bh.payload_len as u64 + BLOCK_HEADER_LEN != len
+            {
+                return Err(Error::corrupt(
+                    at,
+                    format!("block {seq} header does not match its index entry"),
+                ));
+            }
+            let payload = &bytes[BLOCK_HEADER_LEN as usize..];
+            if crc32c::crc32c(payload) != bh.payload_crc {
+                return Err(Error::corrupt(
+                    at,
+                    format!("block {seq} payload checksum mismatch"),
+                ));
+            }
+            if bh.codec != CODEC_KV {
+                return Err(Error::corrupt(
+                    at,
+                    format!("block {seq} has unknown codec {}", bh.codec),
+                ));
+            }
+            let raw = zstd::bulk::decompress(payload, bh.raw_len as usize).map_err(|err| {
+                Error::corrupt(at, format!("block {seq} does not decompress: {err}"))
+            })?;
+            if raw.len() != bh.raw_len as usize {
+                return Err(Error::corrupt(
+                    at,
+                    format!("block {seq} decompressed to the wrong size"),
+                ));
+            }
+            kv::decode_block(&raw, bh.n_samples, bh.boot_id, at)
+        })();
+        match res {
+            Ok(b) => Ok(BlockRead::Ok(b)),
+            Err(err) => {
+                // Overwritten under us by a live recorder? Then it is gone, not corrupt.
+                if self.live_range(i).0 > seq {
+                    Ok(BlockRead::Gone)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Samples staged after the newest sealed block (up to the last completed sample).
+    pub fn staged(&self, i: usize) -> Result<KvBatch> {
+        let e = &self.sb.streams[i];
+        for _ in 0..8 {
+            let h1 = self.head(i);
+            let len = h1.staging_len.min(e.staging_len) as usize;
+            let so = e.staging_off as usize;
+            let copy = self.map[so..so + len].to_vec();
+            let h2 = self.head(i);
+            if h1.staging_gen != h2.staging_gen || h1.next_seq != h2.next_seq {
+                continue; // sealed while we copied: read again
+            }
+            let (recs, _) = ring::staged_records(&copy);
+            let mut b = kv::decode_staged(recs, e.staging_off)?;
+            // After a crash between sealing and resetting staging, samples may be in both.
+            if h2.next_seq > 0 {
+                if let Some(last) = self.entry(i, h2.next_seq - 1) {
+                    b.samples.retain(|s| s.key > last.last_key);
+                }
+            }
+            return Ok(b);
+        }
+        Ok(KvBatch::default())
+    }
+
+    /// First and last sample keys of stream `i` (sealed and staged).
+    pub fn key_range(&self, i: usize) -> Option<(i64, i64)> {
+        let (t, n) = self.live_range(i);
+        let first = (t..n).find_map(|s| self.entry(i, s)).map(|e| e.first_key);
+        let last_block = (t..n)
+            .rev()
+            .find_map(|s| self.entry(i, s))
+            .map(|e| e.last_key);
+        let staged = self.staged(i).ok().filter(|b| !b.samples.is_empty());
+        let first = first.or_else(|| staged.as_ref().map(|b| b.samples[0].key))?;
+        let last = staged
+            .as_ref()
+            .and_then(|b| b.samples.last().map(|s| s.key))
+            .or(last_block)?;
+        Some((first, last))
+    }
+
+    /// Batches of stream `i` holding keys in [from, to], oldest first. Bad
+    /// blocks are passed to `on_bad` and skipped.
+    pub fn batches(
+        &self,
+        i: usize,
+        from: i64,
+        to: i64,
+        on_bad: &mut dyn FnMut(Error),
+    ) -> Vec<KvBatch> {
+        let (t, n) = self.live_range(i);
+        let start = self.find_block(i, from).unwrap_or(t);
+        let mut out = Vec::new();
+        for seq in start..n {
+            match self.entry(i, seq) {
+                Some(x) if x.first_key > to => break,
+                Some(x) if x.last_key < from => continue,
+                _ => {}
+            }
+            match self.read_block(i, seq) {
+                Ok(BlockRead::Ok(b)) => out.push(b),
+                Ok(BlockRead::Gone) => {}
+                Err(e) => on_bad(e),
+            }
+        }
+        match self.staged(i) {
+            Ok(b) if b.samples.first().is_some_and(|s| s.key <= to) => out.push(b),
+            Ok(_) => {}
+            Err(e) => on_bad(e),
+        }
+        out
+    }
+
+    /// Whole-stream statistics; verifies every block's checksums.
+    pub fn info(&self, i: usize) -> StreamInfo {
+        let e = &self.sb.streams[i];
+        let mut si = StreamInfo {
+            name: e.name.clone(),
+            budget: e.budget(),
+            ..Default::default()
+        };
+        let (t, n) = self.live_range(i);
+        for seq in t..n {
+            let Some(ent) = self.entry(i, seq) else {
+                si.corrupt_blocks += 1;
+                continue;
+            };
+            let len = ent.total_len as u64;
+            let phys = ent.vpos % e.data_len;
+            let ok = len >= BLOCK_HEADER_LEN && phys + len <= e.data_len && {
+                let at = (e.data_off + phys) as usize;
+                let b = &self.map[at..at + len as usize];
+                match BlockHeader::decode(b, at as u64) {
+                    Ok(bh) => {
+                        bh.seq == seq
+                            && bh.payload_len as u64 + BLOCK_HEADER_LEN == len
+                            && crc32c::crc32c(&b[BLOCK_HEADER_LEN as usize..]) == bh.payload_crc
+                            && {
+                                si.raw_bytes += bh.raw_len as u64;
+                                true
+                            }
+                    }
+                    Err(_) => false,
+                }
+            };
+            if !ok {
+                si.corrupt_blocks += 1;
+                continue;
+            }
+            si.blocks += 1;
+            si.samples += ent.n_samples as u64;
+            si.bytes += len + INDEX_ENTRY_LEN;
+            si.first_key = Some(si.first_key.map_or(ent.first_key, |k| k.min(ent.first_key)));
+            si.last_key = Some(si.last_key.map_or(ent.last_key, |k| k.max(ent.last_key)));
+            si.first_wall = Some(
+                si.first_wall
+                    .map_or(ent.first_wall, |k| k.min(ent.first_wall)),
+            );
+            si.last_wall = Some(si.last_wall.map_or(ent.last_wall, |k| k.max(ent.last_wall)));
+        }
+        if let Ok(b) = self.staged(i) {
+            si.staged_samples = b.samples.len() as u64;
+            si.samples += b.samples.len() as u64;
+            si.bytes += self.head(i).staging_len.min(e.staging_len);
+            for s in &b.samples {
+                si.first_key = Some(si.first_key.map_or(s.key, |k| k.min(s.key)));
+                si.last_key = Some(si.last_key.map_or(s.key, |k| k.max(s.key)));
+                si.first_wall = Some(si.first_wall.map_or(s.wall, |k| k.min(s.wall)));
+                si.last_wall = Some(si.last_wall.map_or(s.wall, |k| k.max(s.wall)));
+            }
+        }
+        si
+    }
+}
