@@ -273,6 +273,29 @@ impl RingReader {
         Some((first, last))
     }
 
+    /// (first_wall, last_wall, first_key, last_key) of stream `i`, from the
+    /// index and staging only (no block is decompressed).
+    pub fn info_range(&self, i: usize) -> Option<(i64, i64, i64, i64)> {
+        let (t, n) = self.live_range(i);
+        let first = (t..n).find_map(|s| self.entry(i, s));
+        let last = (t..n).rev().find_map(|s| self.entry(i, s));
+        let staged = self.staged(i).ok().filter(|b| !b.samples.is_empty());
+        let (fw, fk) = match (&first, &staged) {
+            (Some(e), _) => (e.first_wall, e.first_key),
+            (None, Some(b)) => (b.samples[0].wall, b.samples[0].key),
+            _ => return None,
+        };
+        let (lw, lk) = match (&staged, &last) {
+            (Some(b), _) => {
+                let s = b.samples.last().unwrap();
+                (s.wall, s.key)
+            }
+            (None, Some(e)) => (e.last_wall, e.last_key),
+            _ => return None,
+        };
+        Some((fw, lw, fk, lk))
+    }
+
     /// Batches of stream `i` holding keys in [from, to], oldest first. Bad
     /// blocks are passed to `on_bad` and skipped.
     pub fn batches(
