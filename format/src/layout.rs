@@ -41,6 +41,7 @@ pub const FLAG_CAPTURE: u32 = 1;
 
 /// Stream codecs.
 pub const CODEC_KV: u8 = 1;
+pub const CODEC_TABLE: u8 = 2;
 
 /// Offsets inside a head page (all u64, naturally aligned, written atomically).
 pub mod head {

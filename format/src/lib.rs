@@ -33,7 +33,7 @@
 //! let r = RingReader::open(&path).unwrap();
 //! let i = r.stream("system").unwrap();
 //! let staged = r.staged(i).unwrap(); // readable before any block is sealed
-//! assert_eq!(staged.samples.len(), 10);
+//! assert_eq!(staged.len(), 10);
 //! w.close().unwrap();
 //! assert_eq!(r.info(i).samples, 10);
 //! ```
@@ -45,12 +45,13 @@ pub mod layout;
 pub mod reader;
 mod ring;
 pub mod synth;
+pub mod table;
 pub mod varint;
 pub mod writer;
 
 pub use error::{Error, Result};
 pub use host::{HostHeader, UserName, SCHEMA_VERSION};
 pub use layout::{FORMAT_MAJOR, FORMAT_MINOR};
-pub use reader::{BlockRead, RingReader, StreamInfo};
+pub use reader::{Batch, BlockRead, RingReader, StreamInfo};
 pub use ring::HeadState;
 pub use writer::{boot_id_bytes, OpenReport, RingWriter, StreamSpec};

@@ -6,6 +6,7 @@ use crate::host::HostHeader;
 use crate::kv::{self, KvBatch};
 use crate::layout::*;
 use crate::ring::{self, HeadState};
+use crate::table::{self, TableBatch};
 use memmap2::Mmap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,10 +19,48 @@ pub struct RingReader {
     host: HostHeader,
 }
 
+/// Decoded samples of one block (or of the staged tail), by codec.
+#[derive(Debug, Clone)]
+pub enum Batch {
+    Kv(KvBatch),
+    Table(TableBatch),
+}
+
+impl Batch {
+    /// (key, wall) of every sample, in order.
+    pub fn times(&self) -> Vec<(i64, i64)> {
+        match self {
+            Batch::Kv(b) => b.samples.iter().map(|s| (s.key, s.wall)).collect(),
+            Batch::Table(b) => b.times.iter().map(|t| (t.0, t.1)).collect(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Kv(b) => b.samples.len(),
+            Batch::Table(b) => b.times.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn into_kv(self) -> Option<KvBatch> {
+        match self {
+            Batch::Kv(b) => Some(b),
+            _ => None,
+        }
+    }
+    pub fn into_table(self) -> Option<TableBatch> {
+        match self {
+            Batch::Table(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
 /// What a block read found.
 #[derive(Debug)]
 pub enum BlockRead {
-    Ok(KvBatch),
+    Ok(Batch),
     /// Overwritten by the recorder since the index was read: not an error.
     Gone,
 }
@@ -201,7 +240,7 @@ impl RingReader {
                     format!("block {seq} payload checksum mismatch"),
                 ));
             }
-            if bh.codec != CODEC_KV {
+            if bh.codec != CODEC_KV && bh.codec != CODEC_TABLE {
                 return Err(Error::corrupt(
                     at,
                     format!("block {seq} has unknown codec {}", bh.codec),
@@ -216,7 +255,11 @@ impl RingReader {
                     format!("block {seq} decompressed to the wrong size"),
                 ));
             }
-            kv::decode_block(&raw, bh.n_samples, bh.boot_id, at)
+            if bh.codec == CODEC_KV {
+                kv::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Kv)
+            } else {
+                table::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Table)
+            }
         })();
         match res {
             Ok(b) => Ok(BlockRead::Ok(b)),
@@ -232,7 +275,7 @@ impl RingReader {
     }
 
     /// Samples staged after the newest sealed block (up to the last completed sample).
-    pub fn staged(&self, i: usize) -> Result<KvBatch> {
+    pub fn staged(&self, i: usize) -> Result<Batch> {
         let e = &self.sb.streams[i];
         for _ in 0..8 {
             let h1 = self.head(i);
@@ -244,33 +287,36 @@ impl RingReader {
                 continue; // sealed while we copied: read again
             }
             let (recs, _) = ring::staged_records(&copy);
-            let mut b = kv::decode_staged(recs, e.staging_off)?;
-            // After a crash between sealing and resetting staging, samples may be in both.
+            let b = if e.codec == CODEC_TABLE {
+                Batch::Table(table::decode_staged(recs, e.staging_off)?)
+            } else {
+                Batch::Kv(kv::decode_staged(recs, e.staging_off)?)
+            };
+            // After a crash between sealing and resetting staging, the staged
+            // samples are exactly the newest block's: drop them.
             if h2.next_seq > 0 {
                 if let Some(last) = self.entry(i, h2.next_seq - 1) {
-                    b.samples.retain(|s| s.key > last.last_key);
+                    if b.times().first().is_some_and(|t| t.0 <= last.last_key) {
+                        return Ok(self.empty(i));
+                    }
                 }
             }
             return Ok(b);
         }
-        Ok(KvBatch::default())
+        Ok(self.empty(i))
+    }
+
+    fn empty(&self, i: usize) -> Batch {
+        if self.sb.streams[i].codec == CODEC_TABLE {
+            Batch::Table(TableBatch::default())
+        } else {
+            Batch::Kv(KvBatch::default())
+        }
     }
 
     /// First and last sample keys of stream `i` (sealed and staged).
     pub fn key_range(&self, i: usize) -> Option<(i64, i64)> {
-        let (t, n) = self.live_range(i);
-        let first = (t..n).find_map(|s| self.entry(i, s)).map(|e| e.first_key);
-        let last_block = (t..n)
-            .rev()
-            .find_map(|s| self.entry(i, s))
-            .map(|e| e.last_key);
-        let staged = self.staged(i).ok().filter(|b| !b.samples.is_empty());
-        let first = first.or_else(|| staged.as_ref().map(|b| b.samples[0].key))?;
-        let last = staged
-            .as_ref()
-            .and_then(|b| b.samples.last().map(|s| s.key))
-            .or(last_block)?;
-        Some((first, last))
+        self.info_range(i).map(|r| (r.2, r.3))
     }
 
     /// (first_wall, last_wall, first_key, last_key) of stream `i`, from the
@@ -279,16 +325,20 @@ impl RingReader {
         let (t, n) = self.live_range(i);
         let first = (t..n).find_map(|s| self.entry(i, s));
         let last = (t..n).rev().find_map(|s| self.entry(i, s));
-        let staged = self.staged(i).ok().filter(|b| !b.samples.is_empty());
+        let staged = self
+            .staged(i)
+            .ok()
+            .map(|b| b.times())
+            .filter(|t| !t.is_empty());
         let (fw, fk) = match (&first, &staged) {
             (Some(e), _) => (e.first_wall, e.first_key),
-            (None, Some(b)) => (b.samples[0].wall, b.samples[0].key),
+            (None, Some(t)) => (t[0].1, t[0].0),
             _ => return None,
         };
         let (lw, lk) = match (&staged, &last) {
-            (Some(b), _) => {
-                let s = b.samples.last().unwrap();
-                (s.wall, s.key)
+            (Some(t), _) => {
+                let s = t.last().unwrap();
+                (s.1, s.0)
             }
             (None, Some(e)) => (e.last_wall, e.last_key),
             _ => return None,
@@ -304,7 +354,7 @@ impl RingReader {
         from: i64,
         to: i64,
         on_bad: &mut dyn FnMut(Error),
-    ) -> Vec<KvBatch> {
+    ) -> Vec<Batch> {
         let (t, n) = self.live_range(i);
         let start = self.find_block(i, from).unwrap_or(t);
         let mut out = Vec::new();
@@ -321,7 +371,7 @@ impl RingReader {
             }
         }
         match self.staged(i) {
-            Ok(b) if b.samples.first().is_some_and(|s| s.key <= to) => out.push(b),
+            Ok(b) if b.times().first().is_some_and(|s| s.0 <= to) => out.push(b),
             Ok(_) => {}
             Err(e) => on_bad(e),
         }
@@ -376,14 +426,15 @@ impl RingReader {
             si.last_wall = Some(si.last_wall.map_or(ent.last_wall, |k| k.max(ent.last_wall)));
         }
         if let Ok(b) = self.staged(i) {
-            si.staged_samples = b.samples.len() as u64;
-            si.samples += b.samples.len() as u64;
+            let t = b.times();
+            si.staged_samples = t.len() as u64;
+            si.samples += t.len() as u64;
             si.bytes += self.head(i).staging_len.min(e.staging_len);
-            for s in &b.samples {
-                si.first_key = Some(si.first_key.map_or(s.key, |k| k.min(s.key)));
-                si.last_key = Some(si.last_key.map_or(s.key, |k| k.max(s.key)));
-                si.first_wall = Some(si.first_wall.map_or(s.wall, |k| k.min(s.wall)));
-                si.last_wall = Some(si.last_wall.map_or(s.wall, |k| k.max(s.wall)));
+            for &(key, wall) in &t {
+                si.first_key = Some(si.first_key.map_or(key, |k| k.min(key)));
+                si.last_key = Some(si.last_key.map_or(key, |k| k.max(key)));
+                si.first_wall = Some(si.first_wall.map_or(wall, |k| k.min(wall)));
+                si.last_wall = Some(si.last_wall.map_or(wall, |k| k.max(wall)));
             }
         }
         si

@@ -5,6 +5,7 @@ use crate::host::HostHeader;
 use crate::kv::{self, KvSample, KvStager};
 use crate::layout::*;
 use crate::ring::{self, head_off, load, store};
+use crate::table::{self, Event, RowIn, TableBuilder, TableSchema};
 use memmap2::MmapMut;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -24,6 +25,8 @@ pub struct StreamSpec {
     pub max_block_samples: u32,
     /// ...or when it spans this long (ns), whichever comes first.
     pub max_block_span_ns: i64,
+    /// Field names, for table-codec streams.
+    pub table: Option<TableSchema>,
 }
 
 impl StreamSpec {
@@ -35,6 +38,19 @@ impl StreamSpec {
             weight,
             max_block_samples: 300,
             max_block_span_ns: 15 * 60 * 1_000_000_000,
+            table: None,
+        }
+    }
+
+    pub fn table(name: &str, weight: u32, schema: TableSchema) -> StreamSpec {
+        StreamSpec {
+            name: name.into(),
+            codec: CODEC_TABLE,
+            kind: 0,
+            weight,
+            max_block_samples: 120,
+            max_block_span_ns: 15 * 60 * 1_000_000_000,
+            table: Some(schema),
         }
     }
 }
@@ -58,8 +74,32 @@ struct StreamW {
     spec: StreamSpec,
     stager: KvStager,
     pending: Vec<KvSample>,
+    table: Option<TableBuilder>,
     staging_used: u64,
     boot_id: [u8; 16],
+}
+
+impl StreamW {
+    fn n_pending(&self) -> usize {
+        match &self.table {
+            Some(b) => b.n_samples() as usize,
+            None => self.pending.len(),
+        }
+    }
+    fn first_key(&self) -> Option<i64> {
+        match &self.table {
+            Some(b) => b.first_key(),
+            None => self.pending.first().map(|s| s.key),
+        }
+    }
+    fn must_seal(&self, key: i64) -> bool {
+        let span_full = self
+            .first_key()
+            .is_some_and(|f| key - f >= self.spec.max_block_span_ns);
+        self.n_pending() >= self.spec.max_block_samples as usize
+            || span_full
+            || self.staging_used * 4 >= self.e.staging_len * 3
+    }
 }
 
 /// Writes one ring. Holds an exclusive lock on the file for its lifetime.
@@ -193,6 +233,7 @@ impl RingWriter {
                         spec: spec.clone(),
                         stager: KvStager::default(),
                         pending: Vec::new(),
+                        table: None,
                         staging_used: 0,
                         boot_id,
                     })
@@ -266,7 +307,21 @@ impl RingWriter {
         let so = e.staging_off as usize;
         let (recs, _) = ring::staged_records(&self.map[so..so + slen]);
         let mut recovered = 0;
-        if !recs.is_empty() {
+        if !recs.is_empty() && e.codec == CODEC_TABLE {
+            if let Ok(Some((b, boot))) =
+                table::builder_from_staged(recs.iter().copied(), e.staging_off)
+            {
+                // Keep only samples after the newest block (a crash between seal and reset).
+                let keep = b.times().iter().all(|t| t.0 > newest);
+                if b.n_samples() > 0 && keep {
+                    recovered = b.n_samples() as usize;
+                    self.streams[i].table = Some(b);
+                    self.streams[i].boot_id = boot;
+                    self.seal(i)?;
+                    newest = newest.max(self.last_key);
+                }
+            }
+        } else if !recs.is_empty() {
             if let Ok(batch) = kv::decode_staged(recs, e.staging_off) {
                 let samples: Vec<KvSample> = batch
                     .samples
@@ -320,6 +375,7 @@ impl RingWriter {
         s.staging_used = 0;
         s.stager.reset();
         s.pending.clear();
+        s.table = None;
         s.boot_id = self.boot_id;
     }
 
@@ -333,21 +389,14 @@ impl RingWriter {
         mono: i64,
         cols: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> Result<()> {
-        if key <= self.last_key {
+        self.check_key(key)?;
+        if self.streams[i].e.codec != CODEC_KV {
             return Err(Error::Invalid(format!(
-                "sample key {key} is not after the ring's last key {}",
-                self.last_key
+                "stream {} is not a kv stream",
+                self.streams[i].spec.name
             )));
         }
-        let s = &self.streams[i];
-        let span_full = s
-            .pending
-            .first()
-            .is_some_and(|f| key - f.key >= s.spec.max_block_span_ns);
-        if s.pending.len() >= s.spec.max_block_samples as usize
-            || span_full
-            || s.staging_used * 4 >= s.e.staging_len * 3
-        {
+        if self.streams[i].must_seal(key) {
             self.seal(i)?;
             self.reset_staging(i);
         }
@@ -355,6 +404,89 @@ impl RingWriter {
         let s = &mut self.streams[i];
         let mut recs = Vec::new();
         let values = s.stager.stage(key, wall, mono, &boot_id, cols, &mut recs);
+        self.write_staged(i, &recs)?;
+        self.streams[i].pending.push(KvSample {
+            key,
+            wall,
+            mono,
+            values,
+        });
+        self.last_key = key;
+        Ok(())
+    }
+
+    fn check_key(&self, key: i64) -> Result<()> {
+        if key <= self.last_key {
+            return Err(Error::Invalid(format!(
+                "sample key {key} is not after the ring's last key {}",
+                self.last_key
+            )));
+        }
+        Ok(())
+    }
+
+    /// Append one sample of rows (and events) to table stream `i`. As with
+    /// `append_kv`, the sample is in the mapped file when this returns.
+    pub fn append_table(
+        &mut self,
+        i: usize,
+        key: i64,
+        wall: i64,
+        mono: i64,
+        rows: &[RowIn],
+        events: &[Event],
+    ) -> Result<()> {
+        self.check_key(key)?;
+        let Some(schema) = self.streams[i].spec.table.clone() else {
+            return Err(Error::Invalid(format!(
+                "stream {} is not a table stream",
+                self.streams[i].spec.name
+            )));
+        };
+        if self.streams[i].must_seal(key) {
+            self.seal(i)?;
+            self.reset_staging(i);
+        }
+        let boot_id = self.boot_id;
+        let s = &mut self.streams[i];
+        let mut recs = Vec::new();
+        if s.table.is_none() {
+            let b = TableBuilder::new(schema);
+            recs.push(b.schema_record(&boot_id));
+            s.table = Some(b);
+        }
+        recs.push(
+            s.table
+                .as_mut()
+                .unwrap()
+                .push(key, wall, mono, rows, events),
+        );
+        if let Err(err) = self.write_staged(i, &recs) {
+            // Did not fit what is left of staging: rebuild the builder from
+            // what is staged (dropping this sample), seal it, and retry once
+            // in an empty staging area.
+            let s = &self.streams[i];
+            if s.n_pending() > 1 {
+                let (off, used) = (s.e.staging_off as usize, s.staging_used as usize);
+                let rebuilt = {
+                    let (good, _) = ring::staged_records(&self.map[off..off + used]);
+                    table::builder_from_staged(good.iter().copied(), off as u64)?
+                };
+                self.streams[i].table = rebuilt.map(|(b, _)| b);
+                self.seal(i)?;
+                self.reset_staging(i);
+                return self.append_table(i, key, wall, mono, rows, events);
+            }
+            self.reset_staging(i);
+            return Err(err);
+        }
+        self.last_key = key;
+        Ok(())
+    }
+
+    /// Write records to the staging area, then publish them (staging_len).
+    fn write_staged(&mut self, i: usize, recs: &[Vec<u8>]) -> Result<()> {
+        let s = &self.streams[i];
         let need: u64 = recs.iter().map(|r| 8 + r.len() as u64).sum();
         if s.staging_used + need > s.e.staging_len {
             return Err(Error::Invalid(format!(
@@ -363,7 +495,7 @@ impl RingWriter {
             )));
         }
         let mut p = (s.e.staging_off + s.staging_used) as usize;
-        for r in &recs {
+        for r in recs {
             self.map[p..p + 4].copy_from_slice(&(r.len() as u32).to_le_bytes());
             self.map[p + 4..p + 8].copy_from_slice(&crc32c::crc32c(r).to_le_bytes());
             self.map[p + 8..p + 8 + r.len()].copy_from_slice(r);
@@ -371,16 +503,8 @@ impl RingWriter {
         }
         let s = &mut self.streams[i];
         s.staging_used += need;
-        s.pending.push(KvSample {
-            key,
-            wall,
-            mono,
-            values,
-        });
-        let used = s.staging_used;
-        let h = head_off(s.idx);
+        let (used, h) = (s.staging_used, head_off(s.idx));
         store(&mut self.map, h + head::STAGING_LEN as u64, used);
-        self.last_key = key;
         Ok(())
     }
 
@@ -388,11 +512,17 @@ impl RingWriter {
     /// The staging area is left as is; callers reset it after.
     fn seal(&mut self, i: usize) -> Result<()> {
         let s = &self.streams[i];
-        if s.pending.is_empty() {
+        if s.n_pending() == 0 {
             return Ok(());
         }
         let e = s.e.clone();
-        let raw = kv::encode_block(&s.stager.names, &s.pending);
+        let (raw, times): (Vec<u8>, Vec<(i64, i64)>) = match &s.table {
+            Some(b) => (b.finish(), b.times().iter().map(|t| (t.0, t.1)).collect()),
+            None => (
+                kv::encode_block(&s.stager.names, &s.pending),
+                s.pending.iter().map(|x| (x.key, x.wall)).collect(),
+            ),
+        };
         let comp = zstd::bulk::compress(&raw, self.zstd_level)
             .map_err(|err| Error::io(&self.path, err))?;
         let total = BLOCK_HEADER_LEN + comp.len() as u64;
@@ -424,18 +554,16 @@ impl RingWriter {
             tail += 1;
         }
         store(&mut self.map, h + head::TAIL_SEQ as u64, tail);
-        let first = s.pending.first().unwrap();
-        let last = s.pending.last().unwrap();
         let bh = BlockHeader {
             codec: e.codec,
             stream: s.idx as u16,
             seq,
             vpos,
-            first_key: first.key,
-            last_key: last.key,
-            first_wall: s.pending.iter().map(|x| x.wall).min().unwrap(),
-            last_wall: s.pending.iter().map(|x| x.wall).max().unwrap(),
-            n_samples: s.pending.len() as u32,
+            first_key: times[0].0,
+            last_key: times[times.len() - 1].0,
+            first_wall: times.iter().map(|x| x.1).min().unwrap(),
+            last_wall: times.iter().map(|x| x.1).max().unwrap(),
+            n_samples: times.len() as u32,
             payload_len: comp.len() as u32,
             raw_len: raw.len() as u32,
             payload_crc: crc32c::crc32c(&comp),

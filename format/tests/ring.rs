@@ -34,7 +34,7 @@ fn all_keys(r: &RingReader) -> Vec<i64> {
     for b in r.batches(i, i64::MIN, i64::MAX, &mut |e| {
         panic!("unexpected corruption: {e}")
     }) {
-        keys.extend(b.samples.iter().map(|s| s.key));
+        keys.extend(b.times().iter().map(|s| s.0));
     }
     keys
 }
@@ -81,7 +81,7 @@ fn wraps_three_times_keeps_size_and_newest_data() {
         let BlockRead::Ok(b) = r.read_block(i, seq).unwrap() else {
             panic!()
         };
-        assert!(b.samples[0].key <= probe);
+        assert!(b.times()[0].0 <= probe);
     }
     eprintln!(
         "wrapped with {} samples kept, {} bytes/sample",
@@ -219,7 +219,7 @@ fn corruption_is_detected_and_skipped_never_panics() {
         let mut bad = 0;
         let batches = r.batches(i, i64::MIN, i64::MAX, &mut |_| bad += 1);
         for b in &batches {
-            assert!(b.samples.windows(2).all(|w| w[0].key < w[1].key));
+            assert!(b.times().windows(2).all(|w| w[0].0 < w[1].0));
         }
         if info.corrupt_blocks > 0 || bad > 0 {
             detected += 1;
@@ -275,4 +275,127 @@ fn wrap_model_every_live_block_is_intact() {
     }
     let wraps = r.head(i).write_vpos / r.superblock().streams[i].data_len;
     assert!(wraps >= 2, "wrapped {wraps} times");
+}
+
+fn proc_schema() -> lpo_format::table::TableSchema {
+    lpo_format::table::TableSchema {
+        values: vec!["utime".into(), "rss".into()],
+        attr_ints: vec!["pid".into()],
+        attr_strs: vec!["comm".into()],
+        event_ints: vec!["pid".into()],
+        event_strs: vec![],
+    }
+}
+
+#[test]
+fn a_burst_in_one_stream_never_evicts_another() {
+    use lpo_format::table::{Attrs, RowIn};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.ring");
+    let specs = [
+        StreamSpec::kv("system", 1),
+        StreamSpec::table("process", 1, proc_schema()),
+    ];
+    let (mut w, _) = RingWriter::open_or_create(&path, 4 << 20, &specs, &host()).unwrap();
+    let (s, p) = (w.stream("system").unwrap(), w.stream("process").unwrap());
+    let mut g = SynthSystem::new(2, 9);
+    // 200 system samples, then a huge burst of process samples.
+    for t in 1..=200i64 {
+        w.append_kv(s, t * SEC, t * SEC, t, g.next_sample())
+            .unwrap();
+    }
+    let mut x = 1u64;
+    for t in 201..6000i64 {
+        let vals: Vec<Vec<u64>> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                vec![x, x >> 3]
+            })
+            .collect();
+        let attrs = |pid: u64| {
+            move || Attrs {
+                ints: vec![pid],
+                strs: vec![format!("proc-{pid}")],
+            }
+        };
+        let fns: Vec<_> = (0..300u64).map(attrs).collect();
+        let rows: Vec<RowIn> = (0..300)
+            .map(|k| RowIn {
+                ekey: k as u64 + t as u64 * 1000,
+                attrs: &fns[k],
+                values: &vals[k],
+            })
+            .collect();
+        w.append_table(p, t * SEC, t * SEC, t, &rows, &[]).unwrap();
+    }
+    w.close().unwrap();
+    let r = RingReader::open(&path).unwrap();
+    let si = r.info(r.stream("system").unwrap());
+    let pi = r.info(r.stream("process").unwrap());
+    assert_eq!(
+        si.samples, 200,
+        "system history intact after the process burst"
+    );
+    assert!(
+        pi.first_key.unwrap() > 201 * SEC,
+        "the process stream wrapped within its own budget"
+    );
+    assert_eq!(si.corrupt_blocks + pi.corrupt_blocks, 0);
+}
+
+#[test]
+fn table_stream_staging_survives_and_is_sealed_on_reopen() {
+    use lpo_format::table::{Attrs, Event, RowIn};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.ring");
+    let specs = [StreamSpec::table("process", 1, proc_schema())];
+    let (mut w, _) = RingWriter::open_or_create(&path, 2 << 20, &specs, &host()).unwrap();
+    let p = w.stream("process").unwrap();
+    for t in 1..=50i64 {
+        let vals = [vec![t as u64, 100], vec![7, 200]];
+        let f1 = || Attrs {
+            ints: vec![1],
+            strs: vec!["init".into()],
+        };
+        let f2 = || Attrs {
+            ints: vec![2],
+            strs: vec!["bash".into()],
+        };
+        let rows = [
+            RowIn {
+                ekey: 1,
+                attrs: &f1,
+                values: &vals[0],
+            },
+            RowIn {
+                ekey: 2,
+                attrs: &f2,
+                values: &vals[1],
+            },
+        ];
+        let ev = [Event {
+            ints: vec![t as u64 + 1000],
+            strs: vec![],
+        }];
+        w.append_table(p, t * SEC, t * SEC, t, &rows, &ev).unwrap();
+    }
+    let crashed = dir.path().join("crashed.ring");
+    std::fs::copy(&path, &crashed).unwrap();
+    drop(w);
+    let r = RingReader::open(&crashed).unwrap();
+    let i = r.stream("process").unwrap();
+    let staged = r.staged(i).unwrap().into_table().unwrap();
+    assert_eq!(staged.times.len(), 50 % 120);
+    assert_eq!(staged.entities[0].value(0, 49), Some(50));
+    assert_eq!(staged.events.len(), 50);
+    drop(r);
+    let (w2, rep) = RingWriter::open_or_create(&crashed, 2 << 20, &specs, &host()).unwrap();
+    assert_eq!(rep.recovered_samples, 50);
+    drop(w2);
+    let r = RingReader::open(&crashed).unwrap();
+    let all: Vec<_> = r.batches(i, i64::MIN, i64::MAX, &mut |e| panic!("{e}"));
+    let n: usize = all.iter().map(|b| b.len()).sum();
+    assert_eq!(n, 50);
 }
