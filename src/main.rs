@@ -1,1 +1,276 @@
-fn main() {}
+//! `lpo`: a Linux performance flight recorder.
+//!
+//! Exit codes: 0 success; 1 failure (unreadable, corrupt or foreign file,
+//! nothing recorded at TIME, I/O error, ring locked by another recorder);
+//! 2 bad command line (unknown command, view or option, unparseable TIME,
+//! size or duration); 70 internal error (a bug: reported in one line).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lpo",
+    version,
+    about = "Linux performance flight recorder: record /proc into a bounded ring, replay any moment as vmstat, mpstat, free, uptime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct FileArg {
+    /// Ring or capture file [default: /var/lib/lpo/lpo.ring for root, else
+    /// $XDG_STATE_HOME/lpo/lpo.ring; $LPO_RING overrides]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Record system metrics into the ring until SIGINT/SIGTERM.
+    Record {
+        #[command(flatten)]
+        file: FileArg,
+        /// Ring size when creating it (e.g. 64MiB, 1GiB).
+        #[arg(long, default_value = "1GiB")]
+        size: String,
+        /// Sampling interval (e.g. 1s, 200ms).
+        #[arg(long, default_value = "1s")]
+        interval: String,
+        /// msync interval: the most a power cut or kernel panic can lose.
+        #[arg(long, default_value = "10s")]
+        flush: String,
+        /// Stop after this many samples.
+        #[arg(long)]
+        samples: Option<u64>,
+        /// Stop after this long (e.g. 10m).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Read /proc from another root (testing).
+        #[arg(long, hide = true, default_value = "/proc")]
+        proc_root: PathBuf,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not record processes (the process stream).
+        #[arg(long)]
+        no_processes: bool,
+        /// Also record every thread (/proc/PID/task/*).
+        #[arg(long)]
+        threads: bool,
+        /// Turn on kernel.task_delayacct so pidstat -d shows iodelay.
+        #[arg(long)]
+        delayacct: bool,
+    },
+    /// Show what the recorded tools would have printed at TIME.
+    ///
+    /// Views: vmstat, mpstat [-P ALL|N,M], free [-k|-m|-g|-h], uptime, summary (default).
+    /// TIME: 14:22, 14:22:05, "2026-11-27 14:22:05", RFC 3339, -5m, "5m ago", @UNIX.
+    Replay {
+        #[command(flatten)]
+        file: FileArg,
+        /// The moment to show.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Start of a window: one row per recorded interval.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// End of the window.
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Read and print times in UTC instead of the recorded host's time zone.
+        #[arg(long)]
+        utc: bool,
+        /// VIEW [ARGS...]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "VIEW"
+        )]
+        view: Vec<String>,
+    },
+    /// Describe a ring or capture: host, time range, streams, integrity.
+    Info {
+        #[command(flatten)]
+        file: FileArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The default ring path for this user.
+fn default_ring() -> PathBuf {
+    if let Some(p) = std::env::var_os("LPO_RING").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return "/var/lib/lpo/lpo.ring".into();
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("lpo/lpo.ring")
+}
+
+/// A failure with its exit code.
+struct Fail(i32, String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Fail {
+        Fail(1, e.to_string())
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> Fail {
+    Fail(2, e.to_string())
+}
+
+fn run(cli: Cli) -> Result<(), Fail> {
+    match cli.cmd {
+        Cmd::Record {
+            file,
+            size,
+            interval,
+            flush,
+            samples,
+            duration,
+            proc_root,
+            quiet,
+            no_processes,
+            threads,
+            delayacct,
+        } => {
+            let ring = file.file.unwrap_or_else(default_ring);
+            let size = lpo_replay::time::parse_size(&size).map_err(usage)?;
+            let interval = lpo_replay::time::parse_duration(&interval).map_err(usage)?;
+            let flush = lpo_replay::time::parse_duration(&flush).map_err(usage)?;
+            if interval.is_zero() || flush.is_zero() {
+                return Err(usage("--interval and --flush must be greater than zero"));
+            }
+            let duration = duration
+                .map(|d| lpo_replay::time::parse_duration(&d))
+                .transpose()
+                .map_err(usage)?;
+            let clock_step = std::env::var("LPO_TEST_CLOCK_STEP").ok().and_then(|v| {
+                let (a, b) = v.split_once(':')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            });
+            let opts = lpo_recorder::daemon::RecordOptions {
+                ring: ring.clone(),
+                size,
+                interval,
+                flush,
+                proc_root,
+                samples,
+                duration,
+                clock_step,
+                processes: !no_processes,
+                threads,
+                delayacct,
+            };
+            let s = lpo_recorder::daemon::record(&opts, &mut |line| {
+                if !quiet || !line.starts_with("note") {
+                    eprintln!("lpo: {line}")
+                }
+            })?;
+            if !quiet {
+                eprintln!(
+                    "lpo: stopped after {} samples; {} sealed and flushed",
+                    s.samples,
+                    ring.display()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Replay {
+            mut file,
+            at,
+            from,
+            to,
+            mut json,
+            mut utc,
+            view,
+        } => {
+            // Options given after the view (`lpo replay --at T vmstat -f RING`) still count.
+            let mut rest = Vec::new();
+            let mut it = view.into_iter();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-f" | "--file" => {
+                        let f = it
+                            .next()
+                            .ok_or_else(|| usage(format!("{a} needs a FILE")))?;
+                        file.file = Some(f.into());
+                    }
+                    "--json" => json = true,
+                    "--utc" => utc = true,
+                    _ => rest.push(a),
+                }
+            }
+            let view = rest;
+            let args = lpo_replay::ReplayArgs {
+                file: file.file.unwrap_or_else(default_ring),
+                at,
+                from,
+                to,
+                json,
+                utc,
+                view,
+                now_ns: None,
+            };
+            let mut out = std::io::stdout().lock();
+            lpo_replay::replay(&args, &mut out, &mut |w| eprintln!("lpo: {w}"))
+                .map_err(|e| Fail(e.exit_code(), e.to_string()))
+        }
+        Cmd::Info { file, json } => {
+            let f = file.file.unwrap_or_else(default_ring);
+            let mut out = std::io::stdout().lock();
+            lpo_replay::info(&f, json, &mut out).map_err(|e| Fail(e.exit_code(), e.to_string()))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("lpo: internal error: {msg}{at} (please report this)");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Fail(code, msg))) => {
+            // Output closed early (e.g. `| head`) is not an error worth a message.
+            if !msg.contains("Broken pipe") {
+                eprintln!("lpo: {msg}");
+            }
+            ExitCode::from(code as u8)
+        }
+        Err(_) => ExitCode::from(70),
+    }
+}

@@ -77,6 +77,7 @@ struct StreamW {
     table: Option<TableBuilder>,
     staging_used: u64,
     boot_id: [u8; 16],
+    last_key: i64,
 }
 
 impl StreamW {
@@ -234,6 +235,7 @@ impl RingWriter {
                         stager: KvStager::default(),
                         pending: Vec::new(),
                         table: None,
+                        last_key: i64::MIN,
                         staging_used: 0,
                         boot_id,
                     })
@@ -341,6 +343,7 @@ impl RingWriter {
         }
         self.reset_staging(i);
         self.last_key = self.last_key.max(newest);
+        self.streams[i].last_key = newest;
         Ok(recovered)
     }
 
@@ -389,7 +392,7 @@ impl RingWriter {
         mono: i64,
         cols: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> Result<()> {
-        self.check_key(key)?;
+        self.check_key(i, key)?;
         if self.streams[i].e.codec != CODEC_KV {
             return Err(Error::Invalid(format!(
                 "stream {} is not a kv stream",
@@ -411,15 +414,17 @@ impl RingWriter {
             mono,
             values,
         });
-        self.last_key = key;
+        self.streams[i].last_key = key;
+        self.last_key = self.last_key.max(key);
         Ok(())
     }
 
-    fn check_key(&self, key: i64) -> Result<()> {
-        if key <= self.last_key {
+    fn check_key(&self, i: usize, key: i64) -> Result<()> {
+        let last = self.streams[i].last_key;
+        if key <= last {
             return Err(Error::Invalid(format!(
-                "sample key {key} is not after the ring's last key {}",
-                self.last_key
+                "sample key {key} is not after stream {}'s last key {last}",
+                self.streams[i].spec.name
             )));
         }
         Ok(())
@@ -436,7 +441,7 @@ impl RingWriter {
         rows: &[RowIn],
         events: &[Event],
     ) -> Result<()> {
-        self.check_key(key)?;
+        self.check_key(i, key)?;
         let Some(schema) = self.streams[i].spec.table.clone() else {
             return Err(Error::Invalid(format!(
                 "stream {} is not a table stream",
@@ -480,7 +485,8 @@ impl RingWriter {
             self.reset_staging(i);
             return Err(err);
         }
-        self.last_key = key;
+        self.streams[i].last_key = key;
+        self.last_key = self.last_key.max(key);
         Ok(())
     }
 
