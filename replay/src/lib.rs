@@ -20,6 +20,7 @@
 
 pub mod info;
 pub mod model;
+pub mod procmodel;
 pub mod time;
 pub mod views;
 

@@ -137,7 +137,7 @@ pub fn replay(
         &args.view[1..]
     };
     let mut json = args.json;
-    crate::views::check_view(view, view_args, &mut json).map_err(ReplayError::Usage)?;
+    let va = crate::views::parse_view(view, view_args, &mut json).map_err(ReplayError::Usage)?;
     let r = RingReader::open(&args.file)?;
     let host = r.host().clone();
     let tz = if args.utc {
@@ -217,6 +217,11 @@ pub fn replay(
     }
     // A time a little before the first sample (within the slack) means the first sample.
     let k_to = wall_to_key(&r, to_t, &mut bad).max(sp.first_key);
+    let k_from = if args.at.is_some() {
+        k_to
+    } else {
+        wall_to_key(&r, from_t, &mut bad)
+    };
     let samples = if args.at.is_some() {
         let mut v = load_at(&r, k_to, &mut bad);
         if v.len() == 1 && v[0].key > sp.first_key {
@@ -238,9 +243,27 @@ pub fn replay(
         let n = v.len();
         v.split_off(n.saturating_sub(2))
     } else {
-        let k_from = wall_to_key(&r, from_t, &mut bad);
         window(&r, k_from, k_to, &sp, &mut bad)
     };
+    // Process data: the two snapshots at TIME, or every snapshot of the window
+    // (exits: the window ending at TIME), and the exits reported there.
+    let (mut procs, mut exits) = (Vec::new(), Vec::new());
+    if va.needs_processes() {
+        let back = va.at_window_ns();
+        if args.at.is_some() && back == 0 {
+            let at_key = samples.last().map(|s| s.key).unwrap_or(k_to);
+            procs = crate::procmodel::load_at(&r, at_key, &mut bad);
+        } else {
+            let from = if args.at.is_some() {
+                k_to - back
+            } else {
+                k_from
+            };
+            let (p, e) = crate::procmodel::load_window(&r, from, k_to, &mut bad);
+            procs = p;
+            exits = e;
+        }
+    }
     for b in &bad {
         warn(format!("warning: skipped a damaged block: {b}"));
     }
@@ -251,8 +274,23 @@ pub fn replay(
         )));
     }
     let h = host_of(&host, tz);
-    let text =
-        crate::views::render(view, view_args, &h, &samples, json).map_err(ReplayError::Usage)?;
+    let snaps: Vec<_> = procs.into_iter().map(|s| s.snap).collect();
+    exits.sort_by_key(|e| e.end_ns);
+    let from_ns = if args.at.is_some() {
+        to_t - va.at_window_ns()
+    } else {
+        from_t
+    };
+    let data = crate::views::Data {
+        host: &h,
+        header: &host,
+        sys: &samples,
+        procs: &snaps,
+        exits: &exits,
+        from_ns,
+        to_ns: to_t,
+    };
+    let text = crate::views::render(view, view_args, &data, json).map_err(ReplayError::Usage)?;
     out.write_all(text.as_bytes())?;
     Ok(())
 }

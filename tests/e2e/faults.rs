@@ -175,18 +175,20 @@ fn four_mib_ring_wraps_three_times() {
         &r,
         &["--size", "4MiB", "--interval", "1ms", "--flush", "1s"],
     );
-    let data_len = 4 * 1024 * 1024 - 69632 - 4096; // upper bound of the data area
     let t0 = std::time::Instant::now();
     let mut wrapped = false;
     while t0.elapsed() < Duration::from_secs(600) {
-        std::thread::sleep(Duration::from_secs(2));
-        let v = info_json(&r);
-        let _ = v;
-        if head_write_vpos(&r) > 3 * data_len as u64 {
+        std::thread::sleep(Duration::from_millis(500));
+        // The system stream's data area has been overwritten at least 3
+        // times, the (larger) process stream's at least once.
+        let (sys, sys_len) = head_write_vpos(&r, 0);
+        let (proc, proc_len) = head_write_vpos(&r, 1);
+        if sys > 3 * sys_len && proc > proc_len {
             wrapped = true;
             break;
         }
     }
+    eprintln!("wrapped 3 times in {:?}", t0.elapsed());
     rec.signal(libc::SIGTERM);
     assert_eq!(rec.wait_timeout(Duration::from_secs(10)), Some(0));
     assert!(wrapped, "ring did not wrap 3 times in 10 minutes");
@@ -211,13 +213,17 @@ fn four_mib_ring_wraps_three_times() {
     o.assert_no_panic("seek to the oldest kept sample");
 }
 
-/// write_vpos of stream 0, read straight from the head page (spec: +24).
-fn head_write_vpos(r: &std::path::Path) -> u64 {
+/// (write_vpos, data_len) of stream `i`, read straight from the file:
+/// the head page (spec: HEADS_OFF + 4096 × i, field +24) and the stream
+/// table (spec: 64 + 96 × i, data_len at +72).
+fn head_write_vpos(r: &std::path::Path, i: u64) -> (u64, u64) {
     use std::os::unix::fs::FileExt;
     let f = std::fs::File::open(r).unwrap();
     let mut b = [0u8; 8];
-    f.read_exact_at(&mut b, 69632 + 24).unwrap();
-    u64::from_le_bytes(b)
+    f.read_exact_at(&mut b, 69632 + 4096 * i + 24).unwrap();
+    let vpos = u64::from_le_bytes(b);
+    f.read_exact_at(&mut b, 64 + 96 * i + 72).unwrap();
+    (vpos, u64::from_le_bytes(b))
 }
 
 #[test]

@@ -7,4 +7,5 @@ mod agreement;
 mod bad_input;
 mod crash;
 mod faults;
+mod processes;
 mod replay;

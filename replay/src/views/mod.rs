@@ -1,48 +1,98 @@
-//! Views: what procps and sysstat would have printed, from recorded raw
-//! counters. `system` holds the vmstat, mpstat, free and uptime renderers;
-//! this module checks view arguments and dispatches.
+//! Views: what procps, sysstat and top would have printed, from recorded
+//! raw counters. `system` renders vmstat, mpstat, free and uptime; `process`
+//! renders top, pidstat, ps and exits. This module parses view arguments,
+//! builds the shared context and dispatches.
 
+pub mod process;
 pub mod system;
 
 pub use system::{Host, Sample};
 
 use crate::model::SysSample;
 use crate::time::format_rfc3339;
+use process::{ExitEvent, ProcRow, ProcSnapshot, SysCtx, Users};
 use serde_json::Value;
 
 /// Every view `lpo replay` knows.
-pub const VIEWS: &[&str] = &["summary", "vmstat", "mpstat", "free", "uptime"];
+pub const VIEWS: &[&str] = &[
+    "summary",
+    "vmstat",
+    "mpstat",
+    "free",
+    "uptime",
+    "top",
+    "pidstat",
+    "ps",
+    "exits",
+    "execsnoop",
+];
 
 /// Parsed view arguments.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ViewArgs {
     Summary,
     Vmstat,
     Mpstat(system::CpuSelection),
     Free(system::FreeUnit),
     Uptime,
+    Top(process::TopOpts, usize),
+    Pidstat(process::PidstatOpts),
+    Ps(process::PsOpts),
+    Exits,
+}
+
+impl ViewArgs {
+    /// Does this view read the process stream?
+    pub fn needs_processes(&self) -> bool {
+        matches!(
+            self,
+            ViewArgs::Summary
+                | ViewArgs::Top(..)
+                | ViewArgs::Pidstat(_)
+                | ViewArgs::Ps(_)
+                | ViewArgs::Exits
+        )
+    }
+    /// For `--at`, how far back the view looks (exits: a window ending at TIME).
+    pub fn at_window_ns(&self) -> i64 {
+        match self {
+            ViewArgs::Exits => 60_000_000_000,
+            _ => 0,
+        }
+    }
 }
 
 fn unknown_arg(view: &str, a: &str, known: &str) -> String {
     format!("{view}: unknown argument {a:?} (known: {known})")
 }
 
+fn is_num(a: &str) -> bool {
+    a.parse::<f64>().is_ok()
+}
+
 /// Parse `VIEW [ARGS]`. A `--json` among the view's arguments sets `json`.
 pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewArgs, String> {
-    let mut it = args.iter().filter(|a| {
-        if a.as_str() == "--json" {
-            *json = true;
-            false
-        } else {
-            true
-        }
-    });
+    let args: Vec<&String> = args
+        .iter()
+        .filter(|a| {
+            if a.as_str() == "--json" {
+                *json = true;
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    let mut it = args.into_iter().peekable();
     // Interval and count operands (`vmstat 1 5`) are accepted and ignored:
     // replay prints what was recorded.
-    let is_num = |a: &str| a.parse::<f64>().is_ok();
     match view {
-        "summary" => match it.next() {
-            None => Ok(ViewArgs::Summary),
+        "summary" | "exits" | "execsnoop" | "uptime" => match it.next() {
+            None => Ok(match view {
+                "summary" => ViewArgs::Summary,
+                "uptime" => ViewArgs::Uptime,
+                _ => ViewArgs::Exits,
+            }),
             Some(a) => Err(unknown_arg(view, a, "none")),
         },
         "vmstat" => {
@@ -60,22 +110,18 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
         }
         "mpstat" => {
             let mut sel = system::CpuSelection::parse("ALL").map_err(|e| format!("mpstat: {e}"))?;
-            let mut saw_p = false;
-            let mut it = it.peekable();
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "-P" => {
                         let v = it.next().ok_or("mpstat: -P needs ALL, ON or a CPU list")?;
                         sel = system::CpuSelection::parse(v)
                             .map_err(|e| format!("mpstat: -P {v}: {e}"))?;
-                        saw_p = true;
                     }
                     "-u" => {}
                     a if is_num(a) => {}
                     a => return Err(unknown_arg(view, a, "-P ALL|ON|LIST, -u")),
                 }
             }
-            let _ = saw_p;
             Ok(ViewArgs::Mpstat(sel))
         }
         "free" => {
@@ -93,10 +139,92 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             }
             Ok(ViewArgs::Free(unit))
         }
-        "uptime" => match it.next() {
-            None => Ok(ViewArgs::Uptime),
-            Some(a) => Err(unknown_arg(view, a, "none")),
-        },
+        "top" => {
+            let mut o = process::TopOpts::default();
+            let mut width = 512;
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-b" => {}
+                    "-c" => o.full_cmd = true,
+                    "-H" => o.threads = true,
+                    "-o" => {
+                        o.sort = it
+                            .next()
+                            .ok_or("top: -o needs a field (e.g. %CPU, %MEM, PID, TIME+)")?
+                            .trim_start_matches(['+', '-'])
+                            .to_string()
+                    }
+                    "-n" => {
+                        o.limit = Some(
+                            it.next()
+                                .and_then(|v| v.parse().ok())
+                                .ok_or("top: -n needs a number of rows")?,
+                        )
+                    }
+                    "-w" => {
+                        width = it
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .ok_or("top: -w needs a width")?
+                    }
+                    a => return Err(unknown_arg(view, a, "-o FIELD, -c, -n N, -H, -w WIDTH")),
+                }
+            }
+            Ok(ViewArgs::Top(o, width.clamp(80, process::TOP_MAX_WIDTH)))
+        }
+        "pidstat" => {
+            let mut o = process::PidstatOpts::default();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-p" => {
+                        let v = it.next().ok_or("pidstat: -p needs a PID list")?;
+                        if v != "ALL" {
+                            let pids: Result<Vec<u32>, _> =
+                                v.split(',').map(|p| p.parse::<u32>()).collect();
+                            o.pids = Some(pids.map_err(|_| {
+                                format!("pidstat: -p {v:?}: expected PID[,PID...] or ALL")
+                            })?);
+                        }
+                    }
+                    "-C" => {
+                        o.comm = Some(it.next().ok_or("pidstat: -C needs a command name")?.clone())
+                    }
+                    a if is_num(a) => {}
+                    a if a.starts_with('-')
+                        && a.len() > 1
+                        && a[1..].chars().all(|c| "uwdrtlh".contains(c)) =>
+                    {
+                        for c in a[1..].chars() {
+                            match c {
+                                'u' => o.u = true,
+                                'w' => o.w = true,
+                                'd' => o.d = true,
+                                'r' => o.r = true,
+                                't' => o.t = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                    a => return Err(unknown_arg(view, a, "-u, -w, -d, -r, -t, -p PID, -C COMM")),
+                }
+            }
+            if !(o.u || o.w || o.d || o.r) {
+                o.u = true;
+            }
+            Ok(ViewArgs::Pidstat(o))
+        }
+        "ps" => {
+            let mut o = process::PsOpts::default();
+            for a in it {
+                match a.as_str() {
+                    "--forest" | "f" | "-H" => o.forest = true,
+                    "-L" | "-T" | "H" | "-m" => o.threads = true,
+                    "-e" | "-A" | "-f" | "-ef" | "aux" | "-aux" | "ax" | "-ly" | "-l" => {}
+                    a => return Err(unknown_arg(view, a, "--forest, -L, -e, -f")),
+                }
+            }
+            Ok(ViewArgs::Ps(o))
+        }
         _ => Err(format!(
             "unknown view {view:?}; views: {}",
             VIEWS.join(", ")
@@ -109,20 +237,32 @@ pub fn check_view(view: &str, args: &[String], json: &mut bool) -> Result<(), St
     parse_view(view, args, json).map(|_| ())
 }
 
+/// Everything a view may need, loaded by the caller.
+pub struct Data<'a> {
+    pub host: &'a Host,
+    pub header: &'a lpo_format::HostHeader,
+    /// System samples; the first only provides the counters the first
+    /// interval's rates start from.
+    pub sys: &'a [SysSample],
+    /// Process snapshots (same convention), when the view needs them.
+    pub procs: &'a [ProcSnapshot],
+    pub exits: &'a [ExitEvent],
+    /// Window shown, unix ns (for exits).
+    pub from_ns: i64,
+    pub to_ns: i64,
+}
+
 /// Add `time` (RFC 3339 in the host's zone) and `wall_ns` to JSON rows,
 /// `rows[i]` describing `samples[i]`.
-fn stamp(v: Value, samples: &[&SysSample], host: &Host) -> Value {
+fn stamp(v: Value, walls: &[i64], host: &Host) -> Value {
     match v {
         Value::Array(rows) => Value::Array(
             rows.into_iter()
-                .zip(samples)
-                .map(|(r, s)| match r {
+                .zip(walls)
+                .map(|(r, &w)| match r {
                     Value::Object(mut m) => {
-                        m.insert(
-                            "time".into(),
-                            Value::String(format_rfc3339(s.wall, &host.tz)),
-                        );
-                        m.insert("wall_ns".into(), Value::from(s.wall));
+                        m.insert("time".into(), Value::String(format_rfc3339(w, &host.tz)));
+                        m.insert("wall_ns".into(), Value::from(w));
                         Value::Object(m)
                     }
                     other => other,
@@ -133,54 +273,251 @@ fn stamp(v: Value, samples: &[&SysSample], host: &Host) -> Value {
     }
 }
 
-/// Render a view over `samples`: the first sample only provides the
-/// counters the first interval's rates start from.
-pub fn render(
-    view: &str,
-    args: &[String],
-    host: &Host,
-    samples: &[SysSample],
-    json: bool,
-) -> Result<String, String> {
-    let mut j = json;
-    let va = parse_view(view, args, &mut j)?;
-    let shown: Vec<&SysSample> = samples.iter().skip(1).collect();
-    let out = match (&va, j) {
-        (ViewArgs::Vmstat, false) => system::vmstat_series(samples, host),
-        (ViewArgs::Vmstat, true) => json_text(stamp(
-            system::vmstat_series_json(samples, host),
-            &shown,
-            host,
-        )),
-        (ViewArgs::Mpstat(sel), false) => system::mpstat_series(samples, host, sel),
-        (ViewArgs::Mpstat(sel), true) => json_text(system::mpstat_series_json(samples, host, sel)),
-        (ViewArgs::Free(unit), false) => system::free_series(&shown, *unit),
-        (ViewArgs::Free(_), true) => {
-            json_text(stamp(system::free_series_json(&shown, host), &shown, host))
-        }
-        (ViewArgs::Uptime, false) => system::uptime_series(&shown, host),
-        (ViewArgs::Uptime, true) => json_text(stamp(
-            system::uptime_series_json(&shown, host),
-            &shown,
-            host,
-        )),
-        (ViewArgs::Summary, false) => summary_text(samples, host),
-        (ViewArgs::Summary, true) => json_text(summary_json(samples, host)),
-    };
-    Ok(out)
-}
-
 fn json_text(v: Value) -> String {
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s
 }
 
-/// The default view: one screen like atop's head: uptime and PSI, CPU,
-/// memory, for the interval ending at the last sample.
-fn summary_text(samples: &[SysSample], host: &Host) -> String {
-    let n = samples.len();
-    let (prev, cur) = (&samples[n - 2], &samples[n - 1]);
+fn users(h: &lpo_format::HostHeader) -> Users {
+    h.users.iter().map(|u| (u.uid, u.name.clone())).collect()
+}
+
+/// top's header context from the system samples around `wall`.
+pub fn sys_ctx(d: &Data, wall: i64) -> SysCtx {
+    let i = d.sys.iter().rposition(|s| s.wall <= wall).unwrap_or(0);
+    let cur = &d.sys[i];
+    let prev = &d.sys[i.saturating_sub(1)];
+    let up = system::uptime_row(cur);
+    let fr = system::free_row(cur);
+    let mut cpu = [0.0; 8];
+    if let (Some(a), Some(b)) = (
+        system::CpuTicks::read(prev, "cpu"),
+        system::CpuTicks::read(cur, "cpu"),
+    ) {
+        let dv = [
+            b.user.saturating_sub(a.user),
+            b.system.saturating_sub(a.system),
+            b.nice.saturating_sub(a.nice),
+            b.idle.saturating_sub(a.idle),
+            b.iowait.saturating_sub(a.iowait),
+            b.irq.saturating_sub(a.irq),
+            b.softirq.saturating_sub(a.softirq),
+            b.steal.saturating_sub(a.steal),
+        ];
+        let tot: u64 = dv.iter().sum();
+        if tot > 0 {
+            for k in 0..8 {
+                cpu[k] = dv[k] as f64 * 100.0 / tot as f64;
+            }
+        } else {
+            cpu[3] = 100.0;
+        }
+    }
+    let btime = cur
+        .get("stat.btime")
+        .map(|b| b as i64 * 1_000_000_000)
+        .unwrap_or_else(|| cur.wall - cur.mono);
+    SysCtx {
+        wall_ns: cur.wall,
+        uptime_s: up.up_secs,
+        load: [
+            up.load1 as f64 / 100.0,
+            up.load5 as f64 / 100.0,
+            up.load15 as f64 / 100.0,
+        ],
+        cpu_pct: cpu,
+        mem_total_kb: fr.total,
+        mem_free_kb: fr.free,
+        mem_used_kb: fr.used,
+        mem_buff_cache_kb: fr.buff_cache,
+        mem_avail_kb: fr.available,
+        swap_total_kb: fr.swap_total,
+        swap_free_kb: fr.swap_free,
+        swap_used_kb: fr.swap_used,
+        ncpu: d.host.ncpu,
+        clk_tck: d.host.clk_tck,
+        page_size: d.host.page_size,
+        boot_unix_ns: btime,
+    }
+}
+
+fn need_procs(d: &Data) -> Result<(), String> {
+    if d.procs.len() < 2 {
+        return Err(
+            "no process samples around that time (was the recorder run with --no-processes?)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Render `view` over the loaded data.
+pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<String, String> {
+    let mut j = json;
+    let va = parse_view(view, args, &mut j)?;
+    let host = d.host;
+    let sys = d.sys;
+    let shown: Vec<&SysSample> = sys.iter().skip(1).collect();
+    let walls: Vec<i64> = shown.iter().map(|s| s.wall).collect();
+    let tz = host.tz;
+    let u = users(d.header);
+    let out = match (&va, j) {
+        (ViewArgs::Vmstat, false) => system::vmstat_series(sys, host),
+        (ViewArgs::Vmstat, true) => {
+            json_text(stamp(system::vmstat_series_json(sys, host), &walls, host))
+        }
+        (ViewArgs::Mpstat(sel), false) => system::mpstat_series(sys, host, sel),
+        (ViewArgs::Mpstat(sel), true) => json_text(system::mpstat_series_json(sys, host, sel)),
+        (ViewArgs::Free(unit), false) => system::free_series(&shown, *unit),
+        (ViewArgs::Free(_), true) => {
+            json_text(stamp(system::free_series_json(&shown, host), &walls, host))
+        }
+        (ViewArgs::Uptime, false) => system::uptime_series(&shown, host),
+        (ViewArgs::Uptime, true) => json_text(stamp(
+            system::uptime_series_json(&shown, host),
+            &walls,
+            host,
+        )),
+        (ViewArgs::Top(o, width), _) => {
+            need_procs(d)?;
+            let mut text = String::new();
+            let mut arr = Vec::new();
+            for w in d.procs.windows(2) {
+                let ctx = sys_ctx(d, w[1].wall_ns);
+                if j {
+                    arr.push(serde_json::json!({"time": format_rfc3339(w[1].wall_ns, &tz), "wall_ns": w[1].wall_ns,
+                        "tasks": process::top_json(&w[0], &w[1], &ctx, &u, o)}));
+                } else {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&process::top_in(&w[0], &w[1], &ctx, &u, o, tz, *width));
+                }
+            }
+            if j {
+                json_text(Value::Array(arr))
+            } else {
+                text
+            }
+        }
+        (ViewArgs::Pidstat(o), false) => {
+            need_procs(d)?;
+            let ctx = sys_ctx(d, d.procs[d.procs.len() - 1].wall_ns);
+            let h = d.header;
+            let mut t = process::pidstat_banner(
+                &h.kernel_release,
+                &h.hostname,
+                &h.arch,
+                h.ncpu,
+                d.procs[1].wall_ns,
+                tz,
+            );
+            t.push('\n');
+            if !o.delayacct && o.d && !delayacct_on(sys) {
+                t = format!("note: iodelay not collected (kernel.task_delayacct was 0; record with --delayacct)\n{t}");
+            }
+            let mut o = o.clone();
+            o.delayacct = delayacct_on(sys);
+            t.push_str(&process::pidstat_series_in(d.procs, &ctx, &u, &o, tz));
+            t
+        }
+        (ViewArgs::Pidstat(o), true) => {
+            need_procs(d)?;
+            let ctx = sys_ctx(d, d.procs[d.procs.len() - 1].wall_ns);
+            let mut o = o.clone();
+            o.delayacct = delayacct_on(sys);
+            json_text(process::pidstat_series_json(d.procs, &ctx, &u, &o))
+        }
+        (ViewArgs::Ps(o), _) => {
+            let cur = d.procs.last().ok_or(
+                "no process samples around that time (was the recorder run with --no-processes?)",
+            )?;
+            let ctx = sys_ctx(d, cur.wall_ns);
+            if j {
+                json_text(process::ps_json_in(cur, &ctx, &u, o, tz))
+            } else {
+                process::ps_in(cur, &ctx, &u, o, tz)
+            }
+        }
+        (ViewArgs::Exits, _) => {
+            let started = started_in(d);
+            let ev: Vec<ExitEvent> = d.exits.to_vec();
+            if j {
+                json_text(process::exits_json(&ev, &started, &u, tz))
+            } else {
+                process::exits(&ev, &started, &u, tz)
+            }
+        }
+        (ViewArgs::Summary, false) => summary_text(d, &u),
+        (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
+    };
+    Ok(out)
+}
+
+fn delayacct_on(sys: &[SysSample]) -> bool {
+    sys.iter().any(|s| s.get("sys.task_delayacct") == Some(1))
+}
+
+/// Processes first seen inside the window (and still alive at its end, or
+/// gone without an exit record), for the exits view.
+fn started_in(d: &Data) -> Vec<(i64, ProcRow)> {
+    let mut out = Vec::new();
+    let key = |r: &ProcRow| (r.pid, r.starttime, r.is_thread);
+    for w in d.procs.windows(2) {
+        let before: std::collections::HashSet<_> = w[0].rows.iter().map(key).collect();
+        for r in &w[1].rows {
+            if !r.is_thread && !before.contains(&key(r)) && w[1].wall_ns >= d.from_ns {
+                out.push((w[1].wall_ns, r.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Top processes by CPU and by I/O over the last interval.
+fn top_procs(d: &Data) -> (Vec<(f64, ProcRow)>, Vec<(f64, f64, ProcRow)>) {
+    let n = d.procs.len();
+    if n < 2 {
+        return (Vec::new(), Vec::new());
+    }
+    let (p, c) = (&d.procs[n - 2], &d.procs[n - 1]);
+    let dt = ((c.mono_ns - p.mono_ns) as f64 / 1e9).max(1e-3);
+    let hz = d.host.clk_tck.max(1) as f64;
+    let prev: std::collections::HashMap<(u32, u64), &ProcRow> = p
+        .rows
+        .iter()
+        .filter(|r| !r.is_thread)
+        .map(|r| ((r.pid, r.starttime), r))
+        .collect();
+    let mut cpu = Vec::new();
+    let mut io = Vec::new();
+    for r in c.rows.iter().filter(|r| !r.is_thread) {
+        let Some(q) = prev.get(&(r.pid, r.starttime)) else {
+            continue;
+        };
+        let ticks = (r.utime + r.stime).saturating_sub(q.utime + q.stime);
+        cpu.push((ticks as f64 / hz / dt * 100.0, r.clone()));
+        let rd = r.read_bytes.saturating_sub(q.read_bytes) as f64 / 1024.0 / dt;
+        let wr = r.write_bytes.saturating_sub(q.write_bytes) as f64 / 1024.0 / dt;
+        if rd + wr > 0.0 {
+            io.push((rd, wr, r.clone()));
+        }
+    }
+    cpu.retain(|c| c.0 > 0.0);
+    cpu.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.pid.cmp(&b.1.pid)));
+    io.sort_by(|a, b| (b.0 + b.1).total_cmp(&(a.0 + a.1)));
+    cpu.truncate(5);
+    io.truncate(5);
+    (cpu, io)
+}
+
+/// The default view: one screen like atop's head: load and PSI, CPU, memory,
+/// the top processes by CPU and by I/O, for the interval ending at TIME.
+fn summary_text(d: &Data, u: &Users) -> String {
+    let (sys, host) = (d.sys, d.host);
+    let n = sys.len();
+    let (prev, cur) = (&sys[n - 2], &sys[n - 1]);
     let mut out = system::uptime_format(&system::uptime_row(cur), host);
     out.push('\n');
     let block = system::mpstat_block(
@@ -196,24 +533,56 @@ fn summary_text(samples: &[SysSample], host: &Host) -> String {
         system::FreeUnit::Mebi,
     ));
     out.push('\n');
-    out.push_str(&system::vmstat_series(&samples[n - 2..], host));
+    out.push_str(&system::vmstat_series(&sys[n - 2..], host));
+    let (cpu, io) = top_procs(d);
+    let name = |uid: u32| u.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
+    if !cpu.is_empty() {
+        out.push_str("\nTop processes by CPU\n    PID USER         %CPU COMMAND\n");
+        for (pct, r) in &cpu {
+            out.push_str(&format!(
+                "{:>7} {:<10} {:>7.1} {}\n",
+                r.pid,
+                name(r.uid),
+                pct,
+                r.comm
+            ));
+        }
+    }
+    if !io.is_empty() {
+        out.push_str("\nTop processes by I/O\n    PID USER        kB_rd/s    kB_wr/s COMMAND\n");
+        for (rd, wr, r) in &io {
+            out.push_str(&format!(
+                "{:>7} {:<10} {:>10.2} {:>10.2} {}\n",
+                r.pid,
+                name(r.uid),
+                rd,
+                wr,
+                r.comm
+            ));
+        }
+    }
     out
 }
 
-fn summary_json(samples: &[SysSample], host: &Host) -> Value {
-    let n = samples.len();
-    let (prev, cur) = (&samples[n - 2], &samples[n - 1]);
+fn summary_json(d: &Data, u: &Users) -> Value {
+    let (sys, host) = (d.sys, d.host);
+    let n = sys.len();
+    let (prev, cur) = (&sys[n - 2], &sys[n - 1]);
     let block = system::mpstat_block(
         prev,
         cur,
         host,
         &system::CpuSelection::parse("ALL").unwrap(),
     );
+    let (cpu, io) = top_procs(d);
+    let name = |uid: u32| u.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
     serde_json::json!({
         "time": format_rfc3339(cur.wall, &host.tz),
         "uptime": system::uptime_json(&system::uptime_row(cur), host),
         "mpstat": system::mpstat_json(&block, host),
         "free": system::free_json(&system::free_row(cur), host),
         "vmstat": system::vmstat_json(&system::vmstat_row(prev, cur, host), host),
+        "top_cpu": cpu.iter().map(|(p, r)| serde_json::json!({"pid": r.pid, "user": name(r.uid), "%CPU": p, "comm": r.comm})).collect::<Vec<_>>(),
+        "top_io": io.iter().map(|(rd, wr, r)| serde_json::json!({"pid": r.pid, "user": name(r.uid), "kB_rd/s": rd, "kB_wr/s": wr, "comm": r.comm})).collect::<Vec<_>>(),
     })
 }
