@@ -739,8 +739,23 @@ fn receive_loop(sock: &OwnedFd, stop: &OwnedFd, family: u16, shared: &Shared) {
             }
         }
         shared.push(&mut recs);
+        // Batch: let exits queue in the (large) socket buffer for a while
+        // instead of waking for each one. A context switch per exit cost
+        // more than decoding it (measured: ~2 ms/s at 15 exits/s on a VM).
+        let mut stop_fd = [libc::pollfd {
+            fd: stop.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(stop_fd.as_mut_ptr(), 1, BATCH_MS) } > 0 {
+            return;
+        }
     }
 }
+
+/// How long exits may queue in the socket before the thread wakes for them.
+const BATCH_MS: i32 = 250;
 
 #[cfg(test)]
 mod tests {

@@ -192,14 +192,12 @@ impl Rows {
     }
     /// Call `f` with the RowIn slice for `rows` (as passed to `fill`).
     pub fn with<T>(&self, rows: &[ProcRow], f: impl FnOnce(&[RowIn]) -> T) -> T {
-        let fns: Vec<Box<dyn Fn() -> Attrs + '_>> = rows
-            .iter()
-            .map(|r| Box::new(move || attrs(r)) as Box<dyn Fn() -> Attrs>)
-            .collect();
+        // One closure type for every row: no per-row boxing.
+        let fns: Vec<_> = rows.iter().map(|r| move || attrs(r)).collect();
         let ins: Vec<RowIn> = (0..rows.len())
             .map(|i| RowIn {
                 ekey: self.keys[i],
-                attrs: fns[i].as_ref(),
+                attrs: &fns[i],
                 values: &self.vals[i],
             })
             .collect();

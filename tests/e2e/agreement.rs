@@ -36,6 +36,7 @@ fn mean(xs: &[f64]) -> f64 {
 
 #[test]
 fn vmstat_agrees_with_procps_under_load() {
+    let _serial = serial();
     if !have("vmstat") {
         panic!("vmstat (procps) is required: apt-get install procps");
     }

@@ -23,6 +23,7 @@ fn small_ring() -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn unknown_view_bad_time_and_out_of_range() {
+    let _serial = serial();
     let (_d, r) = small_ring();
     let f = r.to_str().unwrap();
     let o = run(&["replay", "-f", f, "--at", "-1s", "nosuchview"]);
@@ -59,6 +60,7 @@ fn unknown_view_bad_time_and_out_of_range() {
 
 #[test]
 fn missing_foreign_and_newer_files() {
+    let _serial = serial();
     let d = tmpdir();
     let missing = d.path().join("nope.ring");
     for cmd in [
@@ -99,6 +101,7 @@ fn missing_foreign_and_newer_files() {
 
 #[test]
 fn second_recorder_is_refused() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     let _rec = start_recorder(&r, &["--size", "2MiB", "--interval", "50ms"]);
@@ -126,5 +129,6 @@ pub fn crc32c(data: &[u8]) -> u32 {
 
 #[test]
 fn crc32c_matches_the_spec_check_value() {
+    let _serial = serial();
     assert_eq!(crc32c(b"123456789"), 0xE306_9283);
 }

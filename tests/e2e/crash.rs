@@ -6,6 +6,7 @@ use std::time::Duration;
 
 #[test]
 fn kill_dash_nine_twenty_times_loses_nothing_taken() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     let f = r.to_str().unwrap();
@@ -48,6 +49,7 @@ fn kill_dash_nine_twenty_times_loses_nothing_taken() {
 
 #[test]
 fn sigterm_and_sigint_flush_and_exit_zero() {
+    let _serial = serial();
     for sig in [libc::SIGTERM, libc::SIGINT] {
         let d = tmpdir();
         let r = ring_in(&d);

@@ -26,6 +26,7 @@ fn recorded(samples: &str, interval: &str, size: &str) -> (tempfile::TempDir, st
 
 #[test]
 fn flipped_zeroed_and_truncated_files_never_panic() {
+    let _serial = serial();
     let (d, r) = recorded("1500", "2ms", "2MiB");
     let clean = std::fs::read(&r).unwrap();
     let v = info_json(&r);
@@ -103,6 +104,7 @@ fn flipped_zeroed_and_truncated_files_never_panic() {
 
 #[test]
 fn wall_clock_stepped_back_keeps_order_and_seek() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     // After 40 samples the recorder's wall clock reads one hour earlier.
@@ -168,6 +170,7 @@ fn wall_clock_stepped_back_keeps_order_and_seek() {
 
 #[test]
 fn four_mib_ring_wraps_three_times() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     let f = r.to_str().unwrap();
@@ -228,6 +231,7 @@ fn head_write_vpos(r: &std::path::Path, i: u64) -> (u64, u64) {
 
 #[test]
 fn full_disk_at_creation_leaves_nothing_behind() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: needs root (mounts a small tmpfs)");
         return;
@@ -270,6 +274,7 @@ fn full_disk_at_creation_leaves_nothing_behind() {
 
 #[test]
 fn read_only_location_is_a_clear_error() {
+    let _serial = serial();
     let d = tmpdir();
     let ro = d.path().join("ro");
     std::fs::create_dir(&ro).unwrap();

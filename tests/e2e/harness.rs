@@ -5,6 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Every e2e test holds this lock: they measure CPU shares and rates, so
+/// they must not compete with each other for the machine's cores.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub fn lpo_bin() -> &'static str {
     env!("CARGO_BIN_EXE_lpo")
 }
@@ -93,11 +100,15 @@ pub fn have(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A child process killed (SIGKILL) and reaped on drop, by PID.
+/// A child process, in a process group of its own, killed (SIGKILL, the
+/// whole group: helpers it forked too) and reaped on drop.
 pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // SAFETY: the group id is the pid of a child we spawned with
+        // process_group(0) and have not reaped, so it names only our processes.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -127,7 +138,13 @@ impl Guard {
 }
 
 pub fn spawn(c: &mut Command) -> Guard {
-    Guard(c.stdin(Stdio::null()).spawn().expect("spawn"))
+    use std::os::unix::process::CommandExt;
+    Guard(
+        c.stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn"),
+    )
 }
 
 /// Start `lpo record` on `ring` with extra args; stderr goes to `ring`.log.

@@ -22,6 +22,7 @@ fn at_ns(v: &serde_json::Value) -> String {
 
 #[test]
 fn cpu_burner_is_first_in_top_with_about_100_percent() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     let burner = script(d.path(), "lpo_burn_7q", "while :; do :; done");
@@ -85,6 +86,7 @@ fn cpu_burner_is_first_in_top_with_about_100_percent() {
 
 #[test]
 fn zombies_show_as_z_and_in_the_tasks_count() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     // The children exit; after exec, `sleep` is their parent and never reaps them.
@@ -146,6 +148,7 @@ fn zombies_show_as_z_and_in_the_tasks_count() {
 
 #[test]
 fn dd_writer_shows_in_pidstat_d() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     let rec = start_recorder(&r, &["--size", "32MiB", "--interval", "1s"]);
@@ -208,6 +211,7 @@ fn dd_writer_shows_in_pidstat_d() {
 
 #[test]
 fn burst_of_200_short_lived_processes_appears_in_exits() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: needs root (taskstats)");
         return;
@@ -304,6 +308,7 @@ fn parse_pidstat(text: &str) -> std::collections::HashMap<(String, u32), Vec<f64
 
 #[test]
 fn pidstat_agrees_with_sysstat_run_alongside() {
+    let _serial = serial();
     if !have("pidstat") {
         panic!("pidstat (sysstat) is required: apt-get install sysstat");
     }

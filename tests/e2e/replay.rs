@@ -5,6 +5,7 @@ use std::time::Duration;
 
 #[test]
 fn views_time_forms_and_info_on_a_live_ring() {
+    let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
     let f = r.to_str().unwrap();
@@ -135,6 +136,7 @@ fn views_time_forms_and_info_on_a_live_ring() {
 
 #[test]
 fn bytes_per_system_sample_is_small() {
+    let _serial = serial();
     // Enough samples to seal real blocks, at a fast interval so the test is quick.
     let d = tmpdir();
     let r = ring_in(&d);
