@@ -69,6 +69,7 @@ pub fn stream_specs() -> Vec<StreamSpec> {
     vec![
         StreamSpec::kv("system", 1),
         StreamSpec::table("process", 6, crate::proc_stream::schema()),
+        StreamSpec::kv("kernel", 2),
     ]
 }
 
@@ -86,7 +87,9 @@ pub fn record(
         opts.flush.as_nanos() as u64,
     );
     let mut sys = SystemCollector::open(&opts.proc_root);
+    let mut kern = SystemCollector::open_kernel(&opts.proc_root);
     host.skipped = sys.skipped.clone();
+    host.skipped.extend(kern.skipped.iter().cloned());
     let delayacct_path = opts.proc_root.join("sys/kernel/task_delayacct");
     if opts.delayacct {
         if let Err(e) = std::fs::write(&delayacct_path, "1") {
@@ -153,6 +156,8 @@ pub fn record(
         ));
     }
     let sys_stream = w.stream("system");
+    let kern_stream = w.stream("kernel");
+    let mut kcols = Columns::default();
     let proc_stream = if procs.is_some() {
         w.stream("process")
     } else {
@@ -210,6 +215,10 @@ pub fn record(
                             }
                         }
                         w.append_kv(s, key, wall, mono, cols.iter())?;
+                    }
+                    if let Some(s) = kern_stream {
+                        kern.collect(&mut kcols, &mut *say);
+                        w.append_kv(s, key, wall, mono, kcols.iter())?;
                     }
                     if let (Some(p), Some(c)) = (proc_stream, procs.as_mut()) {
                         c.collect(&mut rows);

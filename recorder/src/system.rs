@@ -49,6 +49,10 @@ impl Columns {
 
 pub struct SystemCollector {
     sources: Vec<Source>,
+    /// Single-number files read as one column each (e.g. nf_conntrack_count).
+    scalars: Vec<(File, String)>,
+    /// /sys/class/net, for link speeds (kernel stream only).
+    net_class: Option<std::path::PathBuf>,
     buf: Vec<u8>,
     name_buf: String,
     /// Sources that could not be opened, one line each (said once at start).
@@ -112,7 +116,74 @@ impl SystemCollector {
         }
         SystemCollector {
             sources,
+            scalars: Vec::new(),
+            net_class: None,
             buf: vec![0; 64 * 1024],
+            name_buf: String::with_capacity(64),
+            skipped,
+            errors_said: Default::default(),
+        }
+    }
+
+    /// The `kernel` stream: disks, interfaces, protocol counters, sockets,
+    /// softnet, interrupts, softirqs, slabs and conntrack statistics. A
+    /// source missing on this host is skipped with one line.
+    pub fn open_kernel(proc_root: &Path) -> SystemCollector {
+        use crate::procfs::netdisk as n;
+        let table: [(&'static str, Parser); 12] = [
+            ("diskstats", n::parse_diskstats),
+            ("net/dev", n::parse_net_dev),
+            ("net/snmp", n::parse_snmp),
+            ("net/netstat", n::parse_netstat),
+            ("net/snmp6", n::parse_snmp6),
+            ("net/sockstat", n::parse_sockstat),
+            ("net/sockstat6", n::parse_sockstat6),
+            ("net/softnet_stat", n::parse_softnet_stat),
+            ("interrupts", n::parse_interrupts),
+            ("softirqs", n::parse_softirqs),
+            ("slabinfo", n::parse_slabinfo),
+            ("net/stat/nf_conntrack", n::parse_nf_conntrack),
+        ];
+        let mut sources = Vec::new();
+        let mut skipped = Vec::new();
+        for (what, parse) in table {
+            let why = match File::open(proc_root.join(what)) {
+                Ok(file) => match file.read_at(&mut [0u8; 64], 0) {
+                    Ok(_) => {
+                        sources.push(Source { file, what, parse });
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match what {
+                    "net/stat/nf_conntrack" => "conntrack module not loaded".into(),
+                    _ => "not present on this kernel".into(),
+                },
+                Err(e) => e.to_string(),
+            };
+            skipped.push(format!("kernel: /proc/{what} not recorded ({why})"));
+        }
+        let mut scalars = Vec::new();
+        for (f, col) in [
+            ("count", "conntrack.count"),
+            ("max", "conntrack.max"),
+            ("buckets", "conntrack.buckets"),
+        ] {
+            if let Ok(file) =
+                File::open(proc_root.join(format!("sys/net/netfilter/nf_conntrack_{f}")))
+            {
+                scalars.push((file, col.to_string()));
+            }
+        }
+        // Link speeds live in sysfs, next to /proc on a real system.
+        let net_class = (proc_root == Path::new("/proc"))
+            .then(|| std::path::PathBuf::from("/sys/class/net"))
+            .filter(|p| p.is_dir());
+        SystemCollector {
+            sources,
+            scalars,
+            net_class,
+            buf: vec![0; 256 * 1024],
             name_buf: String::with_capacity(64),
             skipped,
             errors_said: Default::default(),
@@ -137,6 +208,33 @@ impl SystemCollector {
             if let Err(e) = (src.parse)(&self.buf[..n], &mut self.name_buf, &mut emit) {
                 if self.errors_said.insert(src.what) {
                     warn(format!("system: {e}"));
+                }
+            }
+        }
+        for (f, col) in &self.scalars {
+            if let Ok(n) = f.read_at(&mut self.buf[..64], 0) {
+                if let Some(v) = crate::procfs::parse_u64(self.buf[..n].trim_ascii()) {
+                    out.push(col, v);
+                }
+            }
+        }
+        if let Some(dir) = &self.net_class {
+            // Interfaces come and go: list them each time (a few entries).
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let name = e.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if let Ok(t) = std::fs::read_to_string(e.path().join("speed")) {
+                        if let Ok(v) = t.trim().parse::<i64>() {
+                            if v > 0 {
+                                self.name_buf.clear();
+                                self.name_buf.push_str("net.");
+                                self.name_buf.push_str(name);
+                                self.name_buf.push_str(".speed_mbps");
+                                out.push(&self.name_buf, v as u64);
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -53,7 +53,7 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
             },
             "recorder": {
                 "version": h.recorder_version, "pid": h.recorder_pid, "schema_version": h.schema_version,
-                "started": format_rfc3339(h.started_ns, &tz), "interval_ns": h.interval_ns, "flush_ns": h.flush_ns,
+                "started": format_rfc3339(h.started_ns, &tz), "started_ns": h.started_ns, "interval_ns": h.interval_ns, "flush_ns": h.flush_ns,
                 "skipped": h.skipped,
             },
             "first": rfc(first),
@@ -65,7 +65,8 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
                 "bytes": s.bytes, "budget": s.budget, "raw_bytes": s.raw_bytes,
                 "bytes_per_sample": per_sample(s),
                 "compression_ratio": (s.raw_bytes > 0).then(|| s.raw_bytes as f64 / s.bytes.max(1) as f64),
-                "first": rfc(s.first_wall), "last": rfc(s.last_wall), "corrupt_blocks": s.corrupt_blocks,
+                "first": rfc(s.first_wall), "last": rfc(s.last_wall), "first_ns": s.first_wall, "last_ns": s.last_wall,
+                "corrupt_blocks": s.corrupt_blocks,
             })).collect::<Vec<_>>(),
             "corrupt_blocks": corrupt,
         });

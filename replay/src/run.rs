@@ -264,6 +264,29 @@ pub fn replay(
             exits = e;
         }
     }
+    // Kernel views: join the `kernel` stream's samples (same ticks, same keys).
+    let samples = if va.needs_kernel() {
+        match (samples.first(), samples.last()) {
+            (Some(f), Some(l)) => {
+                let kern = crate::model::load_kv(&r, "kernel", f.key, l.key, &mut bad);
+                if kern.is_empty() {
+                    return Err(ReplayError::NoData(format!("{view}: this recording has no kernel stream samples at that time (recorded by an lpo without it?)")));
+                }
+                let mut cache = std::collections::HashMap::new();
+                samples
+                    .iter()
+                    .filter_map(|s| {
+                        kern.iter()
+                            .find(|k| k.key == s.key)
+                            .map(|k| s.merged(k, &mut cache))
+                    })
+                    .collect()
+            }
+            _ => samples,
+        }
+    } else {
+        samples
+    };
     for b in &bad {
         warn(format!("warning: skipped a damaged block: {b}"));
     }

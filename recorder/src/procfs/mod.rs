@@ -13,6 +13,7 @@
 //! Sibling modules refer to the helpers here through `super::`, so this file
 //! can become `mod.rs` of a `procfs` module unchanged.
 
+pub mod netdisk;
 pub mod process;
 pub mod system;
 

@@ -3,6 +3,7 @@
 //! renders top, pidstat, ps and exits. This module parses view arguments,
 //! builds the shared context and dispatches.
 
+pub mod netdisk;
 pub mod process;
 pub mod system;
 
@@ -25,7 +26,22 @@ pub const VIEWS: &[&str] = &[
     "ps",
     "exits",
     "execsnoop",
+    "iostat",
+    "sar",
+    "netstat",
+    "ss",
+    "interrupts",
+    "softirqs",
+    "softnet",
+    "slabtop",
 ];
+
+/// Network reports of `sar -n`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SarReport {
+    Dev,
+    Edev,
+}
 
 /// Parsed view arguments.
 #[derive(Debug, Clone)]
@@ -39,6 +55,13 @@ pub enum ViewArgs {
     Pidstat(process::PidstatOpts),
     Ps(process::PsOpts),
     Exits,
+    Iostat(netdisk::IostatOpts),
+    Sar(SarReport),
+    Netstat,
+    Ss,
+    Irq(netdisk::IrqKind),
+    Softnet,
+    Slabtop(netdisk::SlabtopOpts),
 }
 
 impl ViewArgs {
@@ -51,6 +74,19 @@ impl ViewArgs {
                 | ViewArgs::Pidstat(_)
                 | ViewArgs::Ps(_)
                 | ViewArgs::Exits
+        )
+    }
+    /// Does this view read the `kernel` stream (disks, network, interrupts, slabs)?
+    pub fn needs_kernel(&self) -> bool {
+        matches!(
+            self,
+            ViewArgs::Iostat(_)
+                | ViewArgs::Sar(_)
+                | ViewArgs::Netstat
+                | ViewArgs::Ss
+                | ViewArgs::Irq(_)
+                | ViewArgs::Softnet
+                | ViewArgs::Slabtop(_)
         )
     }
     /// For `--at`, how far back the view looks (exits: a window ending at TIME).
@@ -224,6 +260,117 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
                 }
             }
             Ok(ViewArgs::Ps(o))
+        }
+        "iostat" => {
+            let mut o = netdisk::IostatOpts {
+                partitions: false,
+                devices: None,
+                cpu: true,
+            };
+            let mut devs: Vec<String> = Vec::new();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-x" | "-k" | "-z" | "-t" | "-y" => {}
+                    "-d" | "-dx" | "-xd" => o.cpu = false,
+                    "-p" => {
+                        o.partitions = true;
+                        if let Some(v) = it.next_if(|v| !v.starts_with('-') && !is_num(v)) {
+                            if v != "ALL" {
+                                devs.extend(v.split(',').map(String::from));
+                            }
+                        }
+                    }
+                    a if is_num(a) => {}
+                    a if !a.starts_with('-') => devs.push(a.to_string()),
+                    a => return Err(unknown_arg(view, a, "-x, -d, -p [ALL|DEV,...], DEVICE...")),
+                }
+            }
+            if !devs.is_empty() {
+                o.devices = Some(devs);
+            }
+            Ok(ViewArgs::Iostat(o))
+        }
+        "sar" => {
+            let mut rep = None;
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-n" => {
+                        rep = Some(match it.next().map(|v| v.as_str()) {
+                            Some("DEV") => SarReport::Dev,
+                            Some("EDEV") => SarReport::Edev,
+                            other => {
+                                return Err(format!(
+                                    "sar: -n {}: recorded reports are DEV and EDEV",
+                                    other.unwrap_or("")
+                                ))
+                            }
+                        })
+                    }
+                    a if is_num(a) => {}
+                    a => {
+                        return Err(unknown_arg(
+                            view,
+                            a,
+                            "-n DEV, -n EDEV (for CPU and memory use mpstat, vmstat)",
+                        ))
+                    }
+                }
+            }
+            rep.map(ViewArgs::Sar)
+                .ok_or_else(|| "sar: say which report: -n DEV or -n EDEV".into())
+        }
+        "netstat" => {
+            for a in it {
+                if a != "-s" {
+                    return Err(unknown_arg(view, a, "-s"));
+                }
+            }
+            Ok(ViewArgs::Netstat)
+        }
+        "ss" => {
+            for a in it {
+                if a != "-s" {
+                    return Err(format!("ss: {a:?}: only the summary (-s) is recorded so far; socket tables (-ltn) are not"));
+                }
+            }
+            Ok(ViewArgs::Ss)
+        }
+        "interrupts" | "softirqs" | "softnet" => match it.next() {
+            None => Ok(match view {
+                "interrupts" => ViewArgs::Irq(netdisk::IrqKind::Irq),
+                "softirqs" => ViewArgs::Irq(netdisk::IrqKind::Softirq),
+                _ => ViewArgs::Softnet,
+            }),
+            Some(a) => Err(unknown_arg(view, a, "none")),
+        },
+        "slabtop" => {
+            let mut o = netdisk::SlabtopOpts::default();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-o" | "--once" => {}
+                    "-s" | "--sort" => {
+                        let v = it
+                            .next()
+                            .ok_or("slabtop: -s needs a sort key (a b c l v n o p s u)")?;
+                        o.sort = v
+                            .chars()
+                            .next()
+                            .filter(|c| "abclvnopsu".contains(*c))
+                            .ok_or_else(|| {
+                                format!("slabtop: -s {v:?}: sort keys are a b c l v n o p s u")
+                            })?;
+                    }
+                    "-n" => {
+                        o.limit = Some(
+                            it.next()
+                                .and_then(|v| v.parse().ok())
+                                .ok_or("slabtop: -n needs a number")?,
+                        )
+                    }
+                    a => return Err(unknown_arg(view, a, "-o, -s KEY, -n N")),
+                }
+            }
+            Ok(ViewArgs::Slabtop(o))
         }
         _ => Err(format!(
             "unknown view {view:?}; views: {}",
@@ -449,10 +596,87 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
                 process::exits(&ev, &started, &u, tz)
             }
         }
+        (ViewArgs::Iostat(o), false) => netdisk::iostat_x_series(sys, host, o),
+        (ViewArgs::Iostat(o), true) => json_text(stamp(
+            netdisk::iostat_x_series_json(sys, host, o),
+            &walls,
+            host,
+        )),
+        (ViewArgs::Sar(SarReport::Dev), false) => netdisk::sar_dev_series(sys, host, speed(sys)),
+        (ViewArgs::Sar(SarReport::Dev), true) => json_text(stamp(
+            netdisk::sar_dev_series_json(sys, host, speed(sys)),
+            &walls,
+            host,
+        )),
+        (ViewArgs::Sar(SarReport::Edev), false) => netdisk::sar_edev_series(sys, host),
+        (ViewArgs::Sar(SarReport::Edev), true) => json_text(stamp(
+            netdisk::sar_edev_series_json(sys, host),
+            &walls,
+            host,
+        )),
+        (ViewArgs::Netstat, false) => pairs(sys, |p, c| netdisk::netstat_s(p, c, host)),
+        (ViewArgs::Netstat, true) => json_text(Value::Array(
+            sys.windows(2)
+                .map(|w| netdisk::netstat_s_json(&w[0], &w[1], host))
+                .collect(),
+        )),
+        (ViewArgs::Ss, false) => shown
+            .iter()
+            .map(|c| netdisk::ss_s(*c))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (ViewArgs::Ss, true) => json_text(stamp(
+            Value::Array(shown.iter().map(|c| netdisk::ss_s_json(*c)).collect()),
+            &walls,
+            host,
+        )),
+        (ViewArgs::Irq(k), false) => pairs(sys, |p, c| netdisk::interrupts(p, c, host, *k)),
+        (ViewArgs::Irq(k), true) => json_text(Value::Array(
+            sys.windows(2)
+                .map(|w| netdisk::interrupts_json(&w[0], &w[1], host, *k))
+                .collect(),
+        )),
+        (ViewArgs::Softnet, false) => pairs(sys, |p, c| netdisk::softnet(p, c, host)),
+        (ViewArgs::Softnet, true) => json_text(Value::Array(
+            sys.windows(2)
+                .map(|w| netdisk::softnet_json(&w[0], &w[1], host))
+                .collect(),
+        )),
+        (ViewArgs::Slabtop(o), false) => shown
+            .iter()
+            .map(|c| netdisk::slabtop(*c, host, o))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (ViewArgs::Slabtop(o), true) => json_text(stamp(
+            Value::Array(
+                shown
+                    .iter()
+                    .map(|c| netdisk::slabtop_json(*c, host, o))
+                    .collect(),
+            ),
+            &walls,
+            host,
+        )),
         (ViewArgs::Summary, false) => summary_text(d, &u),
         (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
     };
     Ok(out)
+}
+
+/// One report per interval, separated by a blank line.
+fn pairs(sys: &[SysSample], f: impl Fn(&SysSample, &SysSample) -> String) -> String {
+    sys.windows(2)
+        .map(|w| f(&w[0], &w[1]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Link speed of an interface (Mb/s) as recorded from sysfs, for %ifutil.
+fn speed(sys: &[SysSample]) -> impl Fn(&str) -> Option<u64> + '_ {
+    move |iface: &str| {
+        sys.last()
+            .and_then(|s| s.get(&format!("net.{iface}.speed_mbps")))
+    }
 }
 
 fn delayacct_on(sys: &[SysSample]) -> bool {
