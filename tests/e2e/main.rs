@@ -7,5 +7,6 @@ mod agreement;
 mod bad_input;
 mod crash;
 mod faults;
+mod kernel;
 mod processes;
 mod replay;

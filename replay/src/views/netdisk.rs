@@ -978,6 +978,8 @@ fn sar_net_series_json<S: Columns, F: Fn(&str) -> Option<u64>>(
         .map(|w| {
             json!({
                 "timestamp": fmt_datetime(w[1].wall_ns(), &host.tz),
+                "wall_ns": w[1].wall_ns(),
+                "interval_s": interval_ns(&w[0], &w[1]) as f64 / 1e9,
                 "interfaces": table(&w[1], &net_deltas(&w[0], &w[1])),
             })
         })
