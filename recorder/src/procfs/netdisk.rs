@@ -58,7 +58,7 @@
 
 use std::fmt::Write as _;
 
-use super::{parse_u64, ParseError};
+use super::{fields, lines, parse_u64, trim, Fields, ParseError};
 
 const DISKSTATS: &str = "/proc/diskstats";
 const NET_DEV: &str = "/proc/net/dev";
@@ -146,85 +146,11 @@ const SLAB_FIELDS: [&str; 7] = [
 ];
 
 // ---------------------------------------------------------------------------
-// byte helpers (private: this file only needs `ParseError` and `parse_u64`
-// from its parent)
+// byte helpers: the parent module's line and field splitters
 // ---------------------------------------------------------------------------
 
-/// `\n`-terminated lines; the last may lack `\n`.
-struct Lines<'a> {
-    rest: &'a [u8],
-}
-
-fn lines(text: &[u8]) -> Lines<'_> {
-    Lines { rest: text }
-}
-
-impl<'a> Iterator for Lines<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        match self.rest.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                let line = &self.rest[..i];
-                self.rest = &self.rest[i + 1..];
-                Some(line)
-            }
-            None => {
-                let line = self.rest;
-                self.rest = &[];
-                Some(line)
-            }
-        }
-    }
-}
-
-/// Fields separated by runs of spaces or tabs.
-#[derive(Clone)]
-struct Fields<'a> {
-    rest: &'a [u8],
-}
-
-fn fields(line: &[u8]) -> Fields<'_> {
-    Fields { rest: line }
-}
-
-fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let start = self.rest.iter().position(|&b| !is_blank(b))?;
-        let rest = &self.rest[start..];
-        let end = rest.iter().position(|&b| is_blank(b)).unwrap_or(rest.len());
-        self.rest = &rest[end..];
-        Some(&rest[..end])
-    }
-}
-
 fn is_blank_line(line: &[u8]) -> bool {
-    line.iter().all(|&b| is_blank(b) || b == b'\r')
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if is_blank(*first) {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    while let [rest @ .., last] = s {
-        if is_blank(*last) {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
+    line.iter().all(|&b| b == b' ' || b == b'\t' || b == b'\r')
 }
 
 /// A kernel object name (device, interface, IRQ, cache) usable inside a
