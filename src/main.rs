@@ -58,6 +58,9 @@ enum Cmd {
         /// Do not record processes (the process stream).
         #[arg(long)]
         no_processes: bool,
+        /// Do not record the kernel stream (disks, network, interrupts, slabs).
+        #[arg(long)]
+        no_kernel: bool,
         /// Also record every thread (/proc/PID/task/*).
         #[arg(long)]
         threads: bool,
@@ -146,6 +149,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             proc_root,
             quiet,
             no_processes,
+            no_kernel,
             threads,
             delayacct,
         } => {
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 processes: !no_processes,
                 threads,
                 delayacct,
+                kernel: !no_kernel,
             };
             let s = lpo_recorder::daemon::record(&opts, &mut |line| {
                 if !quiet || !line.starts_with("note") {

@@ -49,11 +49,39 @@ impl KvBatch {
     }
 }
 
+/// A fast non-cryptographic hasher (FxHash's rotate-multiply) for the
+/// column-name map: it is hit once per column per sample, and the names
+/// come from our own collectors.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// Writer-side column registry for one staging generation.
 #[derive(Default)]
 pub struct KvStager {
     pub names: Vec<String>,
-    map: HashMap<String, u32>,
+    map: FxMap<String, u32>,
     announced: usize,
     scratch: Vec<Option<u64>>,
 }

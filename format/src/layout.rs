@@ -221,6 +221,21 @@ impl Superblock {
     }
 }
 
+impl Superblock {
+    /// `decode` for the file at `path`: not ours → `NotARing`, a newer
+    /// major → `NewerVersion` naming the file.
+    pub fn decode_file(b: &[u8], actual_len: u64, path: &std::path::Path) -> Result<Superblock> {
+        match Superblock::decode(b, actual_len) {
+            Ok(Some(sb)) => Ok(sb),
+            Ok(None) => Err(Error::NotARing { path: path.into() }),
+            Err(Error::NewerVersion { found_major, found_minor, supported_major, .. }) => {
+                Err(Error::NewerVersion { path: path.into(), found_major, found_minor, supported_major })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Plan the regions of a new ring of `size` bytes for `streams` (name, codec, kind, weight).
 pub fn plan(
     size: u64,

@@ -43,6 +43,7 @@ pub mod host;
 pub mod kv;
 pub mod layout;
 pub mod reader;
+pub mod schema;
 mod ring;
 pub mod synth;
 pub mod table;

@@ -98,24 +98,7 @@ impl RingReader {
         // SAFETY: read-only mapping; every access below is bounds-checked
         // against the superblock, which is checked against the file length.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let sb = match Superblock::decode(&map[..SUPERBLOCK_LEN as usize], len) {
-            Ok(Some(sb)) => sb,
-            Ok(None) => return Err(Error::NotARing { path: path.into() }),
-            Err(Error::NewerVersion {
-                found_major,
-                found_minor,
-                supported_major,
-                ..
-            }) => {
-                return Err(Error::NewerVersion {
-                    path: path.into(),
-                    found_major,
-                    found_minor,
-                    supported_major,
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let sb = Superblock::decode_file(&map[..SUPERBLOCK_LEN as usize], len, path)?;
         let (_, host) = ring::read_host(&map)?;
         Ok(RingReader {
             path: path.into(),

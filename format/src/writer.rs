@@ -175,24 +175,7 @@ impl RingWriter {
         }
         // SAFETY: the file is locked against other lpo writers; readers map it read-only.
         let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(path, e))?;
-        let sb = match Superblock::decode(&map[..SUPERBLOCK_LEN as usize], len) {
-            Ok(Some(sb)) => sb,
-            Ok(None) => return Err(Error::NotARing { path: path.into() }),
-            Err(Error::NewerVersion {
-                found_major,
-                found_minor,
-                supported_major,
-                ..
-            }) => {
-                return Err(Error::NewerVersion {
-                    path: path.into(),
-                    found_major,
-                    found_minor,
-                    supported_major,
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let sb = Superblock::decode_file(&map[..SUPERBLOCK_LEN as usize], len, path)?;
         if sb.flags & FLAG_CAPTURE != 0 {
             return Err(Error::Invalid(format!(
                 "{} is an exported capture, not a ring: record into a ring",

@@ -29,6 +29,8 @@ pub struct RecordOptions {
     pub threads: bool,
     /// Turn on kernel.task_delayacct so iodelay is collected.
     pub delayacct: bool,
+    /// Record the `kernel` stream (disks, network, interrupts, slabs).
+    pub kernel: bool,
 }
 
 impl RecordOptions {
@@ -45,6 +47,7 @@ impl RecordOptions {
             processes: true,
             threads: false,
             delayacct: false,
+            kernel: true,
         }
     }
 }
@@ -156,7 +159,11 @@ pub fn record(
         ));
     }
     let sys_stream = w.stream("system");
-    let kern_stream = w.stream("kernel");
+    let kern_stream = if opts.kernel {
+        w.stream("kernel")
+    } else {
+        None
+    };
     let mut kcols = Columns::default();
     let proc_stream = if procs.is_some() {
         w.stream("process")

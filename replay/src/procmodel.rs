@@ -3,6 +3,7 @@
 
 use crate::views::process::{ExitEvent, ProcRow, ProcSnapshot};
 use lpo_format::table::TableBatch;
+use lpo_format::schema::process::{ATTR_INTS as A, ATTR_STRS as S, EVENT_INTS as E, VALUES as V};
 use lpo_format::{BlockRead, RingReader};
 
 /// Field positions of one batch's schema, looked up by name once.
@@ -12,61 +13,6 @@ struct Cols {
     s: Vec<Option<usize>>,
 }
 
-const V: [&str; 27] = [
-    "state",
-    "priority",
-    "nice",
-    "num_threads",
-    "vsize",
-    "rss_pages",
-    "minflt",
-    "majflt",
-    "utime",
-    "stime",
-    "processor",
-    "blkio_ticks",
-    "vol_cs",
-    "invol_cs",
-    "rss_anon_kb",
-    "rss_file_kb",
-    "rss_shmem_kb",
-    "swap_kb",
-    "rchar",
-    "wchar",
-    "read_bytes",
-    "write_bytes",
-    "cancelled_write_bytes",
-    "run_ns",
-    "wait_ns",
-    "timeslices",
-    "io_ok",
-];
-const A: [&str; 9] = [
-    "pid",
-    "tgid",
-    "starttime",
-    "ppid",
-    "pgrp",
-    "session",
-    "uid",
-    "euid",
-    "is_thread",
-];
-const S: [&str; 3] = ["comm", "cmdline", "exe"];
-const E: [&str; 12] = [
-    "pid",
-    "tgid",
-    "ppid",
-    "uid",
-    "start_ns",
-    "elapsed_us",
-    "exit_code",
-    "utime_us",
-    "stime_us",
-    "read_bytes",
-    "write_bytes",
-    "whole_process",
-];
 
 impl Cols {
     fn of(b: &TableBatch) -> Cols {

@@ -1,0 +1,70 @@
+//! Stream schemas shared by the recorder (which writes them) and replay
+//! (which reads them by name): the column names of spec/STREAMS.md.
+
+/// The `process` stream (table codec).
+pub mod process {
+    use crate::table::TableSchema;
+
+    pub const VALUES: [&str; 27] = [
+    "state",
+    "priority",
+    "nice",
+    "num_threads",
+    "vsize",
+    "rss_pages",
+    "minflt",
+    "majflt",
+    "utime",
+    "stime",
+    "processor",
+    "blkio_ticks",
+    "vol_cs",
+    "invol_cs",
+    "rss_anon_kb",
+    "rss_file_kb",
+    "rss_shmem_kb",
+    "swap_kb",
+    "rchar",
+    "wchar",
+    "read_bytes",
+    "write_bytes",
+    "cancelled_write_bytes",
+    "run_ns",
+    "wait_ns",
+    "timeslices",
+    "io_ok",
+];
+    pub const ATTR_INTS: [&str; 9] = [
+    "pid",
+    "tgid",
+    "starttime",
+    "ppid",
+    "pgrp",
+    "session",
+    "uid",
+    "euid",
+    "is_thread",
+];
+    pub const ATTR_STRS: [&str; 3] = ["comm", "cmdline", "exe"];
+    pub const EVENT_INTS: [&str; 12] = [
+    "pid",
+    "tgid",
+    "ppid",
+    "uid",
+    "start_ns",
+    "elapsed_us",
+    "exit_code",
+    "utime_us",
+    "stime_us",
+    "read_bytes",
+    "write_bytes",
+    "whole_process",
+];
+    pub const EVENT_STRS: [&str; 1] = ["comm"];
+
+    /// The table schema the recorder writes.
+    pub fn table_schema() -> TableSchema {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect();
+        TableSchema { values: v(&VALUES), attr_ints: v(&ATTR_INTS), attr_strs: v(&ATTR_STRS), event_ints: v(&EVENT_INTS), event_strs: v(&EVENT_STRS) }
+    }
+}
