@@ -228,9 +228,17 @@ impl Superblock {
         match Superblock::decode(b, actual_len) {
             Ok(Some(sb)) => Ok(sb),
             Ok(None) => Err(Error::NotARing { path: path.into() }),
-            Err(Error::NewerVersion { found_major, found_minor, supported_major, .. }) => {
-                Err(Error::NewerVersion { path: path.into(), found_major, found_minor, supported_major })
-            }
+            Err(Error::NewerVersion {
+                found_major,
+                found_minor,
+                supported_major,
+                ..
+            }) => Err(Error::NewerVersion {
+                path: path.into(),
+                found_major,
+                found_minor,
+                supported_major,
+            }),
             Err(e) => Err(e),
         }
     }
@@ -270,11 +278,12 @@ pub fn plan(
         } else {
             avail / total_w * (*w).max(1) as u64 / PAGE * PAGE
         };
-        // Index: one 64-byte entry per 2 KiB of region; staging: 1/16 of the
-        // region, between 64 KiB and 8 MiB; data: the rest.
+        // Index: one 64-byte entry per 2 KiB of region; staging: 1/8 of the
+        // region, between 128 KiB (a kernel-stream sample with all its
+        // column names is ~70 KiB) and 8 MiB; data: the rest.
         let index_entries = (region / 2048).max(64).div_ceil(64) * 64;
         let index_bytes = index_entries * INDEX_ENTRY_LEN;
-        let staging_len = (region / 16).clamp(16 * PAGE, 2048 * PAGE) / PAGE * PAGE;
+        let staging_len = (region / 8).clamp(32 * PAGE, 2048 * PAGE) / PAGE * PAGE;
         let data_len = region
             .checked_sub(index_bytes + staging_len)
             .filter(|d| *d >= 16 * PAGE)

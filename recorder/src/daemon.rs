@@ -165,6 +165,7 @@ pub fn record(
         None
     };
     let mut kcols = Columns::default();
+    let mut kern_failed = false;
     let proc_stream = if procs.is_some() {
         w.stream("process")
     } else {
@@ -225,7 +226,14 @@ pub fn record(
                     }
                     if let Some(s) = kern_stream {
                         kern.collect(&mut kcols, &mut *say);
-                        w.append_kv(s, key, wall, mono, kcols.iter())?;
+                        // A kernel sample that cannot be stored is dropped, said once; the
+                        // other streams keep recording.
+                        if let Err(e) = w.append_kv(s, key, wall, mono, kcols.iter()) {
+                            if !kern_failed {
+                                say(format!("warning: kernel stream sample dropped: {e}"));
+                                kern_failed = true;
+                            }
+                        }
                     }
                     if let (Some(p), Some(c)) = (proc_stream, procs.as_mut()) {
                         c.collect(&mut rows);

@@ -6,7 +6,6 @@ use crate::process::ProcRow;
 use lpo_format::table::{Attrs, Event, RowIn, TableSchema};
 use std::sync::Arc;
 
-
 pub fn schema() -> TableSchema {
     lpo_format::schema::process::table_schema()
 }

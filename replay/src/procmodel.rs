@@ -2,8 +2,8 @@
 //! (one per process, or thread) and exit events, from table blocks.
 
 use crate::views::process::{ExitEvent, ProcRow, ProcSnapshot};
-use lpo_format::table::TableBatch;
 use lpo_format::schema::process::{ATTR_INTS as A, ATTR_STRS as S, EVENT_INTS as E, VALUES as V};
+use lpo_format::table::TableBatch;
 use lpo_format::{BlockRead, RingReader};
 
 /// Field positions of one batch's schema, looked up by name once.
@@ -12,7 +12,6 @@ struct Cols {
     a: Vec<Option<usize>>,
     s: Vec<Option<usize>>,
 }
-
 
 impl Cols {
     fn of(b: &TableBatch) -> Cols {
