@@ -297,11 +297,6 @@ impl RingReader {
         }
     }
 
-    /// First and last sample keys of stream `i` (sealed and staged).
-    pub fn key_range(&self, i: usize) -> Option<(i64, i64)> {
-        self.info_range(i).map(|r| (r.2, r.3))
-    }
-
     /// (first_wall, last_wall, first_key, last_key) of stream `i`, from the
     /// index and staging only (no block is decompressed).
     pub fn info_range(&self, i: usize) -> Option<(i64, i64, i64, i64)> {
