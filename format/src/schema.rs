@@ -74,3 +74,27 @@ pub mod process {
         }
     }
 }
+
+/// The `kernel` stream (kv codec): field names replay needs by position.
+pub mod kernel {
+    /// `/proc/net/dev` fields after `<iface>:`, in kernel order: the
+    /// columns `net.<iface>.<field>`.
+    pub const NET_DEV_FIELDS: [&str; 16] = [
+        "rx_bytes",
+        "rx_packets",
+        "rx_errs",
+        "rx_drop",
+        "rx_fifo",
+        "rx_frame",
+        "rx_compressed",
+        "rx_multicast",
+        "tx_bytes",
+        "tx_packets",
+        "tx_errs",
+        "tx_drop",
+        "tx_fifo",
+        "tx_colls",
+        "tx_carrier",
+        "tx_compressed",
+    ];
+}

@@ -99,25 +99,8 @@ pub const DISK_FIELDS: [&str; 17] = [
     "flush_ms",
 ];
 
-/// `/proc/net/dev` fields after `<iface>:`, in kernel order.
-pub const NET_DEV_FIELDS: [&str; 16] = [
-    "rx_bytes",
-    "rx_packets",
-    "rx_errs",
-    "rx_drop",
-    "rx_fifo",
-    "rx_frame",
-    "rx_compressed",
-    "rx_multicast",
-    "tx_bytes",
-    "tx_packets",
-    "tx_errs",
-    "tx_drop",
-    "tx_fifo",
-    "tx_colls",
-    "tx_carrier",
-    "tx_compressed",
-];
+/// `/proc/net/dev` fields after `<iface>:`, in kernel order (shared with replay).
+pub use lpo_format::schema::kernel::NET_DEV_FIELDS;
 
 /// `/proc/net/softnet_stat` columns that are emitted, by column index
 /// (columns 3..=8 are always 0, the 13th is the CPU id).

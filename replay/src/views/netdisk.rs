@@ -629,24 +629,7 @@ impl NetEdevRow {
 }
 
 /// `/proc/net/dev` counters used by sar, by column suffix.
-const NET_COUNTERS: [&str; 16] = [
-    "rx_bytes",
-    "rx_packets",
-    "rx_errs",
-    "rx_drop",
-    "rx_fifo",
-    "rx_frame",
-    "rx_compressed",
-    "rx_multicast",
-    "tx_bytes",
-    "tx_packets",
-    "tx_errs",
-    "tx_drop",
-    "tx_fifo",
-    "tx_colls",
-    "tx_carrier",
-    "tx_compressed",
-];
+use lpo_format::schema::kernel::NET_DEV_FIELDS as NET_COUNTERS;
 
 /// Deltas of one interface over some time.
 #[derive(Debug, Clone, Default)]
