@@ -53,6 +53,10 @@ pub struct SystemCollector {
     scalars: Vec<(File, String)>,
     /// /sys/class/net, for link speeds (kernel stream only).
     net_class: Option<std::path::PathBuf>,
+    /// Cached `net.<iface>.speed_mbps` columns and samples until a re-read:
+    /// link speeds rarely change, so sysfs is not listed every sample.
+    speeds: Vec<(String, u64)>,
+    speeds_age: u32,
     buf: Vec<u8>,
     name_buf: String,
     /// Sources that could not be opened, one line each (said once at start).
@@ -118,6 +122,8 @@ impl SystemCollector {
             sources,
             scalars: Vec::new(),
             net_class: None,
+            speeds: Vec::new(),
+            speeds_age: 0,
             buf: vec![0; 64 * 1024],
             name_buf: String::with_capacity(64),
             skipped,
@@ -183,6 +189,8 @@ impl SystemCollector {
             sources,
             scalars,
             net_class,
+            speeds: Vec::new(),
+            speeds_age: 0,
             buf: vec![0; 256 * 1024],
             name_buf: String::with_capacity(64),
             skipped,
@@ -219,27 +227,32 @@ impl SystemCollector {
             }
         }
         if let Some(dir) = &self.net_class {
-            // Interfaces come and go: list them each time (a few entries).
-            if let Ok(rd) = std::fs::read_dir(dir) {
-                for e in rd.flatten() {
+            // Interfaces come and go and speeds renegotiate, but rarely:
+            // re-read sysfs every SPEED_REFRESH samples.
+            if self.speeds_age == 0 {
+                self.speeds.clear();
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                     let name = e.file_name();
                     let Some(name) = name.to_str() else { continue };
-                    if let Ok(t) = std::fs::read_to_string(e.path().join("speed")) {
-                        if let Ok(v) = t.trim().parse::<i64>() {
-                            if v > 0 {
-                                self.name_buf.clear();
-                                self.name_buf.push_str("net.");
-                                self.name_buf.push_str(name);
-                                self.name_buf.push_str(".speed_mbps");
-                                out.push(&self.name_buf, v as u64);
-                            }
-                        }
+                    let speed = std::fs::read_to_string(e.path().join("speed"))
+                        .ok()
+                        .and_then(|t| t.trim().parse::<i64>().ok());
+                    if let Some(v) = speed.filter(|v| *v > 0) {
+                        self.speeds
+                            .push((format!("net.{name}.speed_mbps"), v as u64));
                     }
                 }
+            }
+            self.speeds_age = (self.speeds_age + 1) % SPEED_REFRESH;
+            for (col, v) in &self.speeds {
+                out.push(col, *v);
             }
         }
     }
 }
+
+/// Samples between two reads of the link speeds in sysfs.
+const SPEED_REFRESH: u32 = 30;
 
 /// pread the whole file from offset 0, growing `buf` as needed.
 pub fn read_all(f: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
