@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 8] = *b"LPORING\0";
 /// Major version: a reader refuses a file whose major is greater than this.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Minor version: additions a reader of the same major may ignore.
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 
 pub const PAGE: u64 = 4096;
 pub const SUPERBLOCK_LEN: u64 = PAGE;
@@ -42,6 +42,7 @@ pub const FLAG_CAPTURE: u32 = 1;
 /// Stream codecs.
 pub const CODEC_KV: u8 = 1;
 pub const CODEC_TABLE: u8 = 2;
+pub const CODEC_LOG: u8 = 3;
 
 /// Offsets inside a head page (all u64, naturally aligned, written atomically).
 pub mod head {

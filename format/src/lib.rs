@@ -42,6 +42,7 @@ pub mod error;
 pub mod host;
 pub mod kv;
 pub mod layout;
+pub mod log;
 pub mod reader;
 mod ring;
 pub mod schema;

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::host::HostHeader;
 use crate::kv::{self, KvBatch};
 use crate::layout::*;
+use crate::log::{self, LogBatch};
 use crate::ring::{self, HeadState};
 use crate::table::{self, TableBatch};
 use memmap2::Mmap;
@@ -24,6 +25,7 @@ pub struct RingReader {
 pub enum Batch {
     Kv(KvBatch),
     Table(TableBatch),
+    Log(LogBatch),
 }
 
 impl Batch {
@@ -32,12 +34,14 @@ impl Batch {
         match self {
             Batch::Kv(b) => b.samples.iter().map(|s| (s.key, s.wall)).collect(),
             Batch::Table(b) => b.times.iter().map(|t| (t.0, t.1)).collect(),
+            Batch::Log(b) => b.samples.iter().map(|s| (s.key, s.wall)).collect(),
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Batch::Kv(b) => b.samples.len(),
             Batch::Table(b) => b.times.len(),
+            Batch::Log(b) => b.samples.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -46,6 +50,12 @@ impl Batch {
     pub fn into_kv(self) -> Option<KvBatch> {
         match self {
             Batch::Kv(b) => Some(b),
+            _ => None,
+        }
+    }
+    pub fn into_log(self) -> Option<LogBatch> {
+        match self {
+            Batch::Log(b) => Some(b),
             _ => None,
         }
     }
@@ -223,7 +233,7 @@ impl RingReader {
                     format!("block {seq} payload checksum mismatch"),
                 ));
             }
-            if bh.codec != CODEC_KV && bh.codec != CODEC_TABLE {
+            if bh.codec != CODEC_KV && bh.codec != CODEC_TABLE && bh.codec != CODEC_LOG {
                 return Err(Error::corrupt(
                     at,
                     format!("block {seq} has unknown codec {}", bh.codec),
@@ -238,8 +248,19 @@ impl RingReader {
                     format!("block {seq} decompressed to the wrong size"),
                 ));
             }
+            if bh.codec != e.codec {
+                return Err(Error::corrupt(
+                    at,
+                    format!(
+                        "block {seq} has codec {} in a codec-{} stream",
+                        bh.codec, e.codec
+                    ),
+                ));
+            }
             if bh.codec == CODEC_KV {
                 kv::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Kv)
+            } else if bh.codec == CODEC_LOG {
+                log::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Log)
             } else {
                 table::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Table)
             }
@@ -272,6 +293,8 @@ impl RingReader {
             let (recs, _) = ring::staged_records(&copy);
             let b = if e.codec == CODEC_TABLE {
                 Batch::Table(table::decode_staged(recs, e.staging_off)?)
+            } else if e.codec == CODEC_LOG {
+                Batch::Log(log::decode_staged(recs, e.staging_off)?)
             } else {
                 Batch::Kv(kv::decode_staged(recs, e.staging_off)?)
             };
@@ -292,6 +315,8 @@ impl RingReader {
     fn empty(&self, i: usize) -> Batch {
         if self.sb.streams[i].codec == CODEC_TABLE {
             Batch::Table(TableBatch::default())
+        } else if self.sb.streams[i].codec == CODEC_LOG {
+            Batch::Log(LogBatch::default())
         } else {
             Batch::Kv(KvBatch::default())
         }

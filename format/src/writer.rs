@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::host::HostHeader;
 use crate::kv::{self, KvSample, KvStager};
 use crate::layout::*;
+use crate::log::{self, LogSample};
 use crate::ring::{self, head_off, load, store};
 use crate::table::{self, Event, RowIn, TableBuilder, TableSchema};
 use memmap2::MmapMut;
@@ -42,6 +43,19 @@ impl StreamSpec {
         }
     }
 
+    /// A stream of opaque, encoder-defined payloads (see [`crate::log`]).
+    pub fn log(name: &str, weight: u32) -> StreamSpec {
+        StreamSpec {
+            name: name.into(),
+            codec: CODEC_LOG,
+            kind: 1,
+            weight,
+            max_block_samples: 600,
+            max_block_span_ns: 15 * 60 * 1_000_000_000,
+            table: None,
+        }
+    }
+
     pub fn table(name: &str, weight: u32, schema: TableSchema) -> StreamSpec {
         StreamSpec {
             name: name.into(),
@@ -74,6 +88,7 @@ struct StreamW {
     spec: StreamSpec,
     stager: KvStager,
     pending: Vec<KvSample>,
+    pending_log: Vec<LogSample>,
     table: Option<TableBuilder>,
     staging_used: u64,
     boot_id: [u8; 16],
@@ -84,13 +99,17 @@ impl StreamW {
     fn n_pending(&self) -> usize {
         match &self.table {
             Some(b) => b.n_samples() as usize,
-            None => self.pending.len(),
+            None => self.pending.len() + self.pending_log.len(),
         }
     }
     fn first_key(&self) -> Option<i64> {
         match &self.table {
             Some(b) => b.first_key(),
-            None => self.pending.first().map(|s| s.key),
+            None => self
+                .pending
+                .first()
+                .map(|s| s.key)
+                .or(self.pending_log.first().map(|s| s.key)),
         }
     }
     fn must_seal(&self, key: i64) -> bool {
@@ -217,6 +236,7 @@ impl RingWriter {
                         spec: spec.clone(),
                         stager: KvStager::default(),
                         pending: Vec::new(),
+                        pending_log: Vec::new(),
                         table: None,
                         last_key: i64::MIN,
                         staging_used: 0,
@@ -306,6 +326,22 @@ impl RingWriter {
                     newest = newest.max(self.last_key);
                 }
             }
+        } else if !recs.is_empty() && e.codec == CODEC_LOG {
+            if let Ok(batch) = log::decode_staged(recs, e.staging_off) {
+                let samples: Vec<LogSample> = batch
+                    .samples
+                    .into_iter()
+                    .filter(|s| s.key > newest)
+                    .collect();
+                if !samples.is_empty() {
+                    recovered = samples.len();
+                    let s = &mut self.streams[i];
+                    s.pending_log = samples;
+                    s.boot_id = batch.boot_id;
+                    self.seal(i)?;
+                    newest = newest.max(self.last_key);
+                }
+            }
         } else if !recs.is_empty() {
             if let Ok(batch) = kv::decode_staged(recs, e.staging_off) {
                 let samples: Vec<KvSample> = batch
@@ -361,6 +397,7 @@ impl RingWriter {
         s.staging_used = 0;
         s.stager.reset();
         s.pending.clear();
+        s.pending_log.clear();
         s.table = None;
         s.boot_id = self.boot_id;
     }
@@ -396,6 +433,71 @@ impl RingWriter {
             wall,
             mono,
             values,
+        });
+        self.streams[i].last_key = key;
+        self.last_key = self.last_key.max(key);
+        Ok(())
+    }
+
+    /// Append one sample to log stream `i`. `encode(fresh, buf)` writes the
+    /// sample's payload into `buf`; `fresh` is true when the sample is the
+    /// first of a block, so the stream's encoder must start its per-block
+    /// dictionaries over. It may be called twice for one sample (the second
+    /// time fresh) when the sample did not fit the staging area and a block
+    /// was sealed first. As with `append_kv`, the sample is in the mapped
+    /// file when this returns.
+    pub fn append_log(
+        &mut self,
+        i: usize,
+        key: i64,
+        wall: i64,
+        mono: i64,
+        encode: &mut dyn FnMut(bool, &mut Vec<u8>),
+    ) -> Result<()> {
+        self.check_key(i, key)?;
+        if self.streams[i].e.codec != CODEC_LOG {
+            return Err(Error::Invalid(format!(
+                "stream {} is not a log stream",
+                self.streams[i].spec.name
+            )));
+        }
+        if self.streams[i].must_seal(key) {
+            self.seal(i)?;
+            self.reset_staging(i);
+        }
+        let mut payload = Vec::new();
+        loop {
+            let fresh = self.streams[i].n_pending() == 0;
+            payload.clear();
+            encode(fresh, &mut payload);
+            if payload.len() > log::MAX_PAYLOAD {
+                return Err(Error::Invalid(format!(
+                    "a {}-byte sample is larger than a log sample may be",
+                    payload.len()
+                )));
+            }
+            let mut recs = Vec::with_capacity(2);
+            if fresh {
+                recs.push(log::header_record(&self.boot_id));
+            }
+            recs.push(log::sample_record(key, wall, mono, &payload));
+            match self.write_staged(i, &recs) {
+                Ok(()) => break,
+                Err(_) if !fresh => {
+                    self.seal(i)?;
+                    self.reset_staging(i);
+                }
+                Err(err) => {
+                    self.reset_staging(i);
+                    return Err(err);
+                }
+            }
+        }
+        self.streams[i].pending_log.push(LogSample {
+            key,
+            wall,
+            mono,
+            payload,
         });
         self.streams[i].last_key = key;
         self.last_key = self.last_key.max(key);
@@ -507,6 +609,10 @@ impl RingWriter {
         let e = s.e.clone();
         let (raw, times): (Vec<u8>, Vec<(i64, i64)>) = match &s.table {
             Some(b) => (b.finish(), b.times().iter().map(|t| (t.0, t.1)).collect()),
+            None if e.codec == CODEC_LOG => (
+                log::encode_block(&s.pending_log),
+                s.pending_log.iter().map(|x| (x.key, x.wall)).collect(),
+            ),
             None => (
                 kv::encode_block(&s.stager.names, &s.pending),
                 s.pending.iter().map(|x| (x.key, x.wall)).collect(),

@@ -110,3 +110,50 @@ fn bytes_are_pinned() {
     assert_eq!(bh.boot_id[0], 0x00);
     assert_eq!(bh.boot_id[15], 0xff);
 }
+
+#[test]
+fn log_codec_bytes_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.ring");
+    let (mut w, _) =
+        RingWriter::open_or_create(&path, 1 << 20, &[StreamSpec::log("kmsg", 1)], &host()).unwrap();
+    let s = w.stream("kmsg").unwrap();
+    let t0 = 1_700_000_000_000_000_000i64;
+    let mut fresh_seen = Vec::new();
+    for i in 0..4i64 {
+        let t = t0 + i * 250_000_000;
+        w.append_log(s, t, t + 3, 5_000_000_000 + i, &mut |fresh, buf| {
+            fresh_seen.push(fresh);
+            buf.extend_from_slice(format!("line {i}").as_bytes());
+        })
+        .unwrap();
+    }
+    assert_eq!(fresh_seen, [true, false, false, false]);
+    let staged = std::fs::read(&path).unwrap();
+    let r = RingReader::open(&path).unwrap();
+    let e = r.superblock().streams[0].clone();
+    let st = r.head(0);
+    check(
+        "log_staging.bin",
+        &staged[e.staging_off as usize..(e.staging_off + st.staging_len) as usize],
+    );
+    w.close().unwrap();
+    let sealed = std::fs::read(&path).unwrap();
+    let ent = r.entry(0, 0).unwrap();
+    let at = (e.data_off + ent.vpos % e.data_len) as usize;
+    let block = &sealed[at..at + ent.total_len as usize];
+    let bh = BlockHeader::decode(block, 0).unwrap();
+    assert_eq!(bh.codec, CODEC_LOG);
+    let raw =
+        zstd::bulk::decompress(&block[BLOCK_HEADER_LEN as usize..], bh.raw_len as usize).unwrap();
+    check("log_raw.bin", &raw);
+    let b = lpo_format::log::decode_block(
+        &std::fs::read(golden("log_raw.bin")).unwrap(),
+        4,
+        bh.boot_id,
+        0,
+    )
+    .unwrap();
+    assert_eq!(b.samples[3].payload, b"line 3");
+    assert_eq!(b.samples[2].wall, t0 + 500_000_000 + 3);
+}
