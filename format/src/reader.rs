@@ -22,6 +22,7 @@ pub struct RingReader {
 
 /// Decoded samples of one block (or of the staged tail), by codec.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Batch {
     Kv(KvBatch),
     Table(TableBatch),
@@ -69,6 +70,7 @@ impl Batch {
 
 /// What a block read found.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum BlockRead {
     Ok(Batch),
     /// Overwritten by the recorder since the index was read: not an error.
