@@ -98,6 +98,36 @@ enum Cmd {
         )]
         view: Vec<String>,
     },
+    /// Export a time slice of the ring to a standalone capture file to ship
+    /// (same format; replays anywhere: other time zone, no root, no /proc).
+    Export {
+        #[command(flatten)]
+        file: FileArg,
+        /// Start of the slice.
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        /// End of the slice.
+        #[arg(long, value_name = "TIME")]
+        to: String,
+        /// Output file (must not exist).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
+        /// Output format: lpo (a capture).
+        #[arg(long, default_value = "lpo")]
+        format: String,
+        /// Streams to keep, e.g. system,process,kernel (default: all; system is always kept).
+        #[arg(long, value_delimiter = ',')]
+        streams: Vec<String>,
+        /// Scrub before writing: all, or a list of cmdline,users,hostnames,addresses.
+        #[arg(long, value_name = "WHAT", num_args = 0..=1, default_missing_value = "all")]
+        redact: Option<String>,
+        /// Read TIME in UTC instead of the recorded host's time zone.
+        #[arg(long)]
+        utc: bool,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Describe a ring or capture: host, time range, streams, integrity.
     Info {
         #[command(flatten)]
@@ -235,6 +265,74 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let mut out = std::io::stdout().lock();
             lpo_replay::replay(&args, &mut out, &mut |w| eprintln!("lpo: {w}"))
                 .map_err(|e| Fail(e.exit_code(), e.to_string()))
+        }
+        Cmd::Export {
+            file,
+            from,
+            to,
+            output,
+            format,
+            streams,
+            redact,
+            utc,
+            quiet,
+        } => {
+            if format != "lpo" {
+                return Err(usage(format!("--format {format:?}: known formats: lpo")));
+            }
+            let redact = match redact {
+                Some(r) => lpo_replay::redact::Redaction::parse_list(&r).map_err(usage)?,
+                None => Vec::new(),
+            };
+            let args = lpo_replay::export::ExportArgs {
+                file: file.file.unwrap_or_else(default_ring),
+                out: output,
+                from,
+                to,
+                streams,
+                redact,
+                utc,
+                now_ns: None,
+            };
+            use std::io::IsTerminal;
+            let bar = !quiet && std::io::stderr().is_terminal();
+            let mut last = u64::MAX;
+            let rep = lpo_replay::export::export(&args, &mut |done, total| {
+                let pct = if total == 0 { 100 } else { done * 100 / total };
+                if bar && pct != last {
+                    last = pct;
+                    let w = (pct / 4) as usize;
+                    eprint!(
+                        "\rexporting [{}{}] {pct:3}%",
+                        "#".repeat(w),
+                        " ".repeat(25 - w)
+                    );
+                }
+            })
+            .map_err(|e| Fail(e.exit_code(), e.to_string()))?;
+            if bar {
+                eprintln!();
+            }
+            for b in &rep.skipped_blocks {
+                eprintln!("lpo: warning: skipped a damaged block: {b}");
+            }
+            if !quiet {
+                let kept: Vec<String> = rep
+                    .streams
+                    .iter()
+                    .map(|(n, k)| format!("{n} {k}"))
+                    .collect();
+                eprintln!(
+                    "wrote {} ({} bytes; samples: {})",
+                    rep.path.display(),
+                    rep.bytes,
+                    kept.join(", ")
+                );
+                for r in &rep.redacted {
+                    eprintln!("redacted {r}");
+                }
+            }
+            Ok(())
         }
         Cmd::Info { file, json } => {
             let f = file.file.unwrap_or_else(default_ring);

@@ -38,6 +38,10 @@ pub const MIN_RING: u64 = 1024 * 1024;
 
 /// Superblock flag: the file is an exported capture, not a live ring.
 pub const FLAG_CAPTURE: u32 = 1;
+/// Superblock flag: bytes 36..40 hold a crc32c of the whole file (see [`file_crc`]).
+pub const FLAG_FILE_CRC: u32 = 2;
+/// Where the whole-file checksum sits in the superblock.
+pub const FILE_CRC_OFF: usize = 36;
 
 /// Stream codecs.
 pub const CODEC_KV: u8 = 1;
@@ -100,6 +104,8 @@ pub struct Superblock {
     pub file_size: u64,
     pub created_ns: i64,
     pub streams: Vec<StreamEntry>,
+    /// Whole-file crc32c, meaningful when `flags & FLAG_FILE_CRC`.
+    pub file_crc: u32,
 }
 
 impl Superblock {
@@ -112,6 +118,7 @@ impl Superblock {
         b[16..24].copy_from_slice(&self.file_size.to_le_bytes());
         b[24..32].copy_from_slice(&self.created_ns.to_le_bytes());
         b[32..36].copy_from_slice(&(self.streams.len() as u32).to_le_bytes());
+        b[FILE_CRC_OFF..FILE_CRC_OFF + 4].copy_from_slice(&self.file_crc.to_le_bytes());
         for (i, s) in self.streams.iter().enumerate() {
             let o = STREAM_ENTRY_OFF + i * STREAM_ENTRY_LEN;
             let e = &mut b[o..o + STREAM_ENTRY_LEN];
@@ -215,6 +222,7 @@ impl Superblock {
             major,
             minor,
             flags,
+            file_crc: le_u32(b, FILE_CRC_OFF),
             file_size,
             created_ns,
             streams,
@@ -311,10 +319,74 @@ pub fn plan(
         major: FORMAT_MAJOR,
         minor: FORMAT_MINOR,
         flags,
+        file_crc: 0,
         file_size: size,
         created_ns,
         streams: out,
     })
+}
+
+/// Lay out streams with exactly the given (index entries, staging bytes,
+/// data bytes) each, back to back: for exported captures, sized to fit
+/// what they hold. The file size follows.
+pub fn plan_exact(
+    streams: &[(String, u8, u8, u64, u64, u64)],
+    created_ns: i64,
+    flags: u32,
+) -> Result<Superblock> {
+    if streams.is_empty() || streams.len() > MAX_STREAMS {
+        return Err(Error::Invalid(format!(
+            "{} streams (1..={MAX_STREAMS})",
+            streams.len()
+        )));
+    }
+    let mut off = HEADS_OFF + streams.len() as u64 * HEAD_LEN;
+    let mut out = Vec::new();
+    for (name, codec, kind, n, staging, data) in streams {
+        if name.is_empty() || name.len() > STREAM_NAME_LEN {
+            return Err(Error::Invalid(format!("stream name {name:?}")));
+        }
+        let index_entries = (*n).max(64).div_ceil(64) * 64;
+        let staging_len = (*staging).max(32 * PAGE).div_ceil(PAGE) * PAGE;
+        let data_len = (*data).max(16 * PAGE).div_ceil(PAGE) * PAGE;
+        let e = StreamEntry {
+            name: name.clone(),
+            codec: *codec,
+            kind: *kind,
+            weight: 1,
+            index_off: off,
+            index_entries,
+            staging_off: off + index_entries * INDEX_ENTRY_LEN,
+            staging_len,
+            data_off: off + index_entries * INDEX_ENTRY_LEN + staging_len,
+            data_len,
+        };
+        off = e.data_off + data_len;
+        out.push(e);
+    }
+    Ok(Superblock {
+        major: FORMAT_MAJOR,
+        minor: FORMAT_MINOR,
+        flags,
+        file_crc: 0,
+        file_size: off,
+        created_ns,
+        streams: out,
+    })
+}
+
+/// The whole-file checksum: crc32c of the file with the checksum field
+/// (superblock bytes 36..40) and the superblock's own crc (4092..4096)
+/// read as zeros.
+pub fn file_crc(file: &[u8]) -> u32 {
+    if file.len() < SUPERBLOCK_LEN as usize {
+        return crc32c::crc32c(file);
+    }
+    let mut sb = file[..SUPERBLOCK_LEN as usize].to_vec();
+    sb[FILE_CRC_OFF..FILE_CRC_OFF + 4].fill(0);
+    sb[4092..4096].fill(0);
+    let c = crc32c::crc32c(&sb);
+    crc32c::crc32c_append(c, &file[SUPERBLOCK_LEN as usize..])
 }
 
 /// An index entry: where block `seq` lives and what time it covers.

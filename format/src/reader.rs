@@ -129,6 +129,19 @@ impl RingReader {
     pub fn superblock(&self) -> &Superblock {
         &self.sb
     }
+    /// True for an exported capture (not a live ring).
+    pub fn is_capture(&self) -> bool {
+        self.sb.flags & FLAG_CAPTURE != 0
+    }
+    /// Verify the whole-file checksum: `None` when the file carries none
+    /// (live rings), else whether it matches.
+    pub fn verify_file_crc(&self) -> Option<bool> {
+        if self.sb.flags & FLAG_FILE_CRC == 0 {
+            return None;
+        }
+        let end = (self.sb.file_size as usize).min(self.map.len());
+        Some(file_crc(&self.map[..end]) == self.sb.file_crc && end as u64 == self.sb.file_size)
+    }
     pub fn stream(&self, name: &str) -> Option<usize> {
         self.sb.streams.iter().position(|s| s.name == name)
     }
@@ -187,6 +200,21 @@ impl RingReader {
             }
         }
         found
+    }
+
+    /// Uncompressed payload size of block `seq` of stream `i`, from its
+    /// header (None when the block is gone or its header is damaged).
+    pub fn raw_len(&self, i: usize, seq: u64) -> Option<u32> {
+        let e = &self.sb.streams[i];
+        let ent = self.entry(i, seq)?;
+        let phys = ent.vpos % e.data_len;
+        if phys + BLOCK_HEADER_LEN > e.data_len {
+            return None;
+        }
+        let at = (e.data_off + phys) as usize;
+        let bh =
+            BlockHeader::decode(&self.map[at..at + BLOCK_HEADER_LEN as usize], at as u64).ok()?;
+        (bh.seq == seq && bh.raw_len as u64 <= MAX_BLOCK_RAW).then_some(bh.raw_len)
     }
 
     /// Read and decode block `seq` of stream `i`.

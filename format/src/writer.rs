@@ -93,6 +93,11 @@ struct StreamW {
     staging_used: u64,
     boot_id: [u8; 16],
     last_key: i64,
+    /// Most staging bytes used by one generation, and the largest block, so far.
+    staging_peak: u64,
+    block_peak: u64,
+    blocks_written: u64,
+    bytes_written: u64,
 }
 
 impl StreamW {
@@ -132,6 +137,8 @@ pub struct RingWriter {
     boot_id: [u8; 16],
     last_key: i64,
     zstd_level: i32,
+    /// For a capture: its final name (the file is written under a temporary one).
+    capture_dest: Option<PathBuf>,
 }
 
 fn available_bytes(dir: &Path) -> u64 {
@@ -172,6 +179,90 @@ impl RingWriter {
             create(path, size, specs, host)?;
             report.created = true;
         }
+        Self::open_file(path, Some(size), specs, host, report, false)
+    }
+
+    /// Start an exported capture at `path` (which must not exist) laid out by
+    /// `sb` (see [`plan_exact`]). It is written under a temporary name and
+    /// appears at `path` only when [`RingWriter::finish_capture`] succeeds.
+    pub fn create_capture(
+        path: &Path,
+        sb: &Superblock,
+        specs: &[StreamSpec],
+        host: &HostHeader,
+    ) -> Result<RingWriter> {
+        if path.exists() {
+            return Err(Error::Invalid(format!(
+                "{} already exists; not overwriting it",
+                path.display()
+            )));
+        }
+        let tmp = tmp_name(path);
+        let mut sb = sb.clone();
+        sb.flags |= FLAG_CAPTURE;
+        if let Err(e) = create_file(&tmp, path, &sb, host) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        match Self::open_file(&tmp, None, specs, host, OpenReport::default(), true) {
+            Ok((mut w, _)) => {
+                w.capture_dest = Some(path.into());
+                Ok(w)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Seal stream `i`'s staged samples into a block now.
+    pub fn seal_stream(&mut self, i: usize) -> Result<()> {
+        self.seal(i)?;
+        self.reset_staging(i);
+        Ok(())
+    }
+
+    /// Seal everything, stamp the whole-file checksum, sync, and move the
+    /// capture to its final name.
+    pub fn finish_capture(mut self) -> Result<PathBuf> {
+        let Some(dest) = self.capture_dest.take() else {
+            return Err(Error::Invalid("not a capture".into()));
+        };
+        let res = (|| {
+            self.seal_all()?;
+            self.sb.flags |= FLAG_FILE_CRC;
+            self.sb.file_crc = 0;
+            self.map[..SUPERBLOCK_LEN as usize].copy_from_slice(&self.sb.encode());
+            self.sb.file_crc = file_crc(&self.map);
+            self.map[..SUPERBLOCK_LEN as usize].copy_from_slice(&self.sb.encode());
+            self.flush()?;
+            self._file
+                .sync_all()
+                .map_err(|e| Error::io(&self.path, e))?;
+            std::fs::rename(&self.path, &dest).map_err(|e| Error::io(&dest, e))
+        })();
+        if res.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        res.map(|_| dest)
+    }
+
+    /// Give up on a capture: remove its temporary file.
+    pub fn abort_capture(self) {
+        if self.capture_dest.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    fn open_file(
+        path: &Path,
+        size: Option<u64>,
+        specs: &[StreamSpec],
+        host: &HostHeader,
+        mut report: OpenReport,
+        capture: bool,
+    ) -> Result<(RingWriter, OpenReport)> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -195,13 +286,13 @@ impl RingWriter {
         // SAFETY: the file is locked against other lpo writers; readers map it read-only.
         let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(path, e))?;
         let sb = Superblock::decode_file(&map[..SUPERBLOCK_LEN as usize], len, path)?;
-        if sb.flags & FLAG_CAPTURE != 0 {
+        if sb.flags & FLAG_CAPTURE != 0 && !capture {
             return Err(Error::Invalid(format!(
                 "{} is an exported capture, not a ring: record into a ring",
                 path.display()
             )));
         }
-        if !report.created && sb.file_size != size {
+        if size.is_some_and(|z| !report.created && sb.file_size != z) {
             report.existing_size = Some(sb.file_size);
         }
         // Write the host header into the older slot.
@@ -219,6 +310,7 @@ impl RingWriter {
             boot_id,
             last_key: i64::MIN,
             zstd_level: 9,
+            capture_dest: None,
         };
         for spec in specs {
             match sb.streams.iter().position(|e| e.name == spec.name) {
@@ -240,6 +332,10 @@ impl RingWriter {
                         table: None,
                         last_key: i64::MIN,
                         staging_used: 0,
+                        staging_peak: 0,
+                        block_peak: 0,
+                        blocks_written: 0,
+                        bytes_written: 0,
                         boot_id,
                     })
                 }
@@ -594,6 +690,7 @@ impl RingWriter {
         }
         let s = &mut self.streams[i];
         s.staging_used += need;
+        s.staging_peak = s.staging_peak.max(s.staging_used);
         let (used, h) = (s.staging_used, head_off(s.idx));
         store(&mut self.map, h + head::STAGING_LEN as u64, used);
         Ok(())
@@ -690,7 +787,24 @@ impl RingWriter {
             sealed + bh.n_samples as u64,
         );
         self.last_key = self.last_key.max(bh.last_key);
+        let s = &mut self.streams[i];
+        s.block_peak = s.block_peak.max(total);
+        s.blocks_written += 1;
+        s.bytes_written += total;
         Ok(())
+    }
+
+    /// What this writer has put in stream `i`: (most staging bytes one
+    /// generation used, largest block, blocks, block bytes). Exports use it
+    /// to size a capture exactly.
+    pub fn usage(&self, i: usize) -> (u64, u64, u64, u64) {
+        let s = &self.streams[i];
+        (
+            s.staging_peak,
+            s.block_peak,
+            s.blocks_written,
+            s.bytes_written,
+        )
     }
 
     /// Seal every stream's pending samples now (used at clean shutdown).
@@ -715,10 +829,6 @@ impl RingWriter {
 }
 
 fn create(path: &Path, size: u64, specs: &[StreamSpec], host: &HostHeader) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let created_ns = host.started_ns;
     let table: Vec<_> = specs
         .iter()
@@ -732,12 +842,35 @@ fn create(path: &Path, size: u64, specs: &[StreamSpec], host: &HostHeader) -> Re
         },
         e => e,
     })?;
+    let tmp = tmp_name(path);
+    let result = create_file(&tmp, path, &sb, host)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn tmp_name(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "ring".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
+    dir.join(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Create `tmp` preallocated and initialised for `sb` (not renamed).
+fn create_file(tmp: &Path, path: &Path, sb: &Superblock, host: &HostHeader) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let size = sb.file_size;
+    {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -767,13 +900,8 @@ fn create(path: &Path, size: u64, specs: &[StreamSpec], host: &HostHeader) -> Re
             map[h..h + 4].copy_from_slice(&HEAD_MAGIC);
             map[h + 4..h + 8].copy_from_slice(&(i as u32).to_le_bytes());
         }
-        map.flush().map_err(|e| Error::io(&tmp, e))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        map.flush().map_err(|e| Error::io(tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(tmp, e))?;
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
-    result
 }

@@ -29,6 +29,13 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
     let tz = host_tz(&h);
     let streams: Vec<_> = (0..sb.streams.len()).map(|i| r.info(i)).collect();
     let corrupt: u64 = streams.iter().map(|s| s.corrupt_blocks).sum();
+    let checksum = r.verify_file_crc();
+    let mismatch = || {
+        Err(ReplayError::NoData(format!(
+            "{}: whole-file checksum MISMATCH: the capture was changed or damaged after export",
+            path.display()
+        )))
+    };
     let first = streams.iter().filter_map(|s| s.first_wall).min();
     let last = streams.iter().filter_map(|s| s.last_wall).max();
     let rfc = |t: Option<i64>| t.map(|t| format_rfc3339(t, &tz));
@@ -46,6 +53,7 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
             "format_version": format!("{}.{}", sb.major, sb.minor),
             "file_size": sb.file_size,
             "capture": sb.flags & lpo_format::layout::FLAG_CAPTURE != 0,
+            "checksum": checksum.map(|ok| if ok { "ok" } else { "mismatch" }),
             "host": {
                 "hostname": h.hostname, "kernel_release": h.kernel_release, "kernel_version": h.kernel_version,
                 "arch": h.arch, "boot_id": h.boot_id, "ncpu": h.ncpu, "clk_tck": h.clk_tck, "page_size": h.page_size,
@@ -71,7 +79,11 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
             "corrupt_blocks": corrupt,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap())?;
-        return Ok(());
+        return if checksum == Some(false) {
+            mismatch()
+        } else {
+            Ok(())
+        };
     }
     let kind = if sb.flags & lpo_format::layout::FLAG_CAPTURE != 0 {
         "capture"
@@ -80,7 +92,8 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
     };
     writeln!(
         out,
-        "{kind}:       {} ({}, format {}.{})",
+        "{:<12}{} ({}, format {}.{})",
+        format!("{kind}:"),
         path.display(),
         human(sb.file_size),
         sb.major,
@@ -109,6 +122,17 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
             &h.timezone
         }
     )?;
+    match checksum {
+        Some(true) => writeln!(
+            out,
+            "checksum:   ok (crc32c of the whole file, verified now)"
+        )?,
+        Some(false) => writeln!(
+            out,
+            "checksum:   MISMATCH (changed or damaged after export)"
+        )?,
+        None => {}
+    }
     match (first, last) {
         (Some(f), Some(l)) => {
             writeln!(out, "first:      {}", format_local(f, &tz))?;
@@ -146,6 +170,9 @@ pub fn info(path: &Path, as_json: bool, out: &mut dyn Write) -> Result<(), Repla
     writeln!(out, "corrupt blocks skipped: {corrupt}")?;
     for s in &h.skipped {
         writeln!(out, "not recorded: {s}")?;
+    }
+    if checksum == Some(false) {
+        return mismatch();
     }
     Ok(())
 }

@@ -18,9 +18,11 @@
 //! replay(&args, &mut std::io::stdout(), &mut |w| eprintln!("{w}")).unwrap();
 //! ```
 
+pub mod export;
 pub mod info;
 pub mod model;
 pub mod procmodel;
+pub mod redact;
 pub mod time;
 pub mod views;
 

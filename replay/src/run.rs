@@ -26,14 +26,14 @@ pub struct ReplayArgs {
 const SEC: i64 = 1_000_000_000;
 
 /// Where the recording is, in wall time and keys.
-struct Span {
-    first_wall: i64,
-    last_wall: i64,
-    first_key: i64,
-    last_key: i64,
+pub(crate) struct Span {
+    pub first_wall: i64,
+    pub last_wall: i64,
+    pub first_key: i64,
+    pub last_key: i64,
 }
 
-fn span(r: &RingReader) -> Option<Span> {
+pub(crate) fn span(r: &RingReader) -> Option<Span> {
     let i = r.stream("system")?;
     let si = r.info_range(i)?;
     Some(Span {
@@ -52,7 +52,7 @@ fn span(r: &RingReader) -> Option<Span> {
 /// is involved: walk the index from the newest block back (no block is
 /// decompressed unless its wall range holds `t`) for the latest block whose
 /// recorded wall times cover `t`.
-fn wall_to_key(r: &RingReader, t: i64, bad: &mut Vec<String>) -> i64 {
+pub(crate) fn wall_to_key(r: &RingReader, t: i64, bad: &mut Vec<String>) -> i64 {
     let near = load_at(r, t, bad);
     if near.last().is_none_or(|s| s.key == s.wall)
         && r.stream("system").is_some_and(|i| no_step_after(r, i, t))
