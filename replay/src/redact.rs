@@ -134,7 +134,11 @@ impl Redactor {
         if self.users {
             // System accounts (uid < 1000: root, daemon, www-data…) say what
             // a process is, not who; people's names are replaced.
-            for u in h.users.iter_mut().filter(|u| u.uid >= 1000) {
+            for u in h
+                .users
+                .iter_mut()
+                .filter(|u| (1000..65534).contains(&u.uid))
+            {
                 u.name = format!("user{}", u.uid);
                 self.n_users += 1;
             }
