@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// 8-aligned (head pages are page-aligned; fields are at multiples of 8).
 pub(crate) fn load(map: &[u8], off: u64) -> u64 {
     let off = off as usize;
-    assert!(off % 8 == 0 && off + 8 <= map.len());
+    assert!(off.is_multiple_of(8) && off + 8 <= map.len());
     // SAFETY: in bounds and aligned (checked above); the mapping outlives the
     // reference, and u64 loads from shared file pages are what AtomicU64 models.
     let a = unsafe { &*(map.as_ptr().add(off) as *const AtomicU64) };
@@ -21,7 +21,7 @@ pub(crate) fn load(map: &[u8], off: u64) -> u64 {
 
 pub(crate) fn store(map: &mut [u8], off: u64, v: u64) {
     let off = off as usize;
-    assert!(off % 8 == 0 && off + 8 <= map.len());
+    assert!(off.is_multiple_of(8) && off + 8 <= map.len());
     // SAFETY: as in `load`; we hold the only mutable mapping in this process.
     let a = unsafe { &*(map.as_mut_ptr().add(off) as *const AtomicU64) };
     a.store(v, Ordering::Release)

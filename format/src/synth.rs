@@ -100,14 +100,14 @@ impl SynthSystem {
                     2 => r % 10,
                     3 => 60 + r % 30,
                     4 => r % 3,
-                    _ => u64::from(r % 50 == 0),
+                    _ => u64::from(r.is_multiple_of(50)),
                 }
             } else if self.names[i].starts_with("vm.") {
                 // most vmstat counters sit still; some move
                 if i % 5 == 0 {
                     r % 2000
                 } else if i % 3 == 0 {
-                    u64::from(r % 10 == 0)
+                    u64::from(r.is_multiple_of(10))
                 } else {
                     0
                 }

@@ -876,8 +876,8 @@ fn create_file(tmp: &Path, path: &Path, sb: &Superblock, host: &HostHeader) -> R
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
+            .open(tmp)
+            .map_err(|e| Error::io(tmp, e))?;
         // SAFETY: fd is valid; posix_fallocate returns an errno value.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
         if rc == libc::ENOSPC || rc == libc::EDQUOT || rc == libc::EFBIG {
@@ -887,10 +887,10 @@ fn create_file(tmp: &Path, path: &Path, sb: &Superblock, host: &HostHeader) -> R
                 available: available_bytes(dir),
             });
         } else if rc != 0 {
-            return Err(Error::io(&tmp, std::io::Error::from_raw_os_error(rc)));
+            return Err(Error::io(tmp, std::io::Error::from_raw_os_error(rc)));
         }
         // SAFETY: a new file only we know about.
-        let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(&tmp, e))?;
+        let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(tmp, e))?;
         map[..SUPERBLOCK_LEN as usize].copy_from_slice(&sb.encode());
         let slot = ring::encode_host_slot(host, 1)?;
         let o = (HEADER_SLOT_OFF + HEADER_SLOT_LEN) as usize; // generation 1 → slot 1

@@ -764,7 +764,7 @@ fn sweep_entry(
         }
     }
     // Kernel threads and zombies (no mm: vsize 0) have no memory to lose.
-    let refresh_due = (sc.gen + e.phase as u64) % sc.every == 0 && e.last_stat.vsize != 0;
+    let refresh_due = (sc.gen + e.phase as u64).is_multiple_of(sc.every) && e.last_stat.vsize != 0;
 
     // 2. threads (process entries in threads mode); rows go to a side buffer
     // so that the process row comes first.

@@ -843,7 +843,7 @@ fn truncations_random_and_mutated_bytes_never_panic() {
             let len = (rng.next() % 300) as usize;
             let t: Vec<u8> = (0..len)
                 .map(|_| {
-                    if rng.next() % 4 == 0 {
+                    if rng.next().is_multiple_of(4) {
                         rng.next() as u8
                     } else {
                         alphabet[(rng.next() % alphabet.len() as u64) as usize]

@@ -124,7 +124,7 @@ fn zombies_show_as_z_and_in_the_tasks_count() {
     let tasks = o.stdout.lines().find(|l| l.starts_with("Tasks:")).unwrap();
     let zombies: u32 = tasks
         .split(',')
-        .last()
+        .next_back()
         .unwrap()
         .split_whitespace()
         .next()

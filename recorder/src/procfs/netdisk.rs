@@ -725,7 +725,7 @@ pub fn parse_slabinfo(
     let minor = trim(version)
         .strip_prefix(b"slabinfo - version: 2.")
         .and_then(|rest| fields(rest).next());
-    if !minor.is_some_and(|m| parse_u64(m).is_some()) {
+    if minor.is_none_or(|m| parse_u64(m).is_none()) {
         return Err(ParseError::new(
             SLABINFO,
             "not slabinfo version 2.x",
