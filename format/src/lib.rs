@@ -40,6 +40,7 @@
 
 pub mod error;
 pub mod host;
+pub mod kmsg;
 pub mod kv;
 pub mod layout;
 pub mod log;

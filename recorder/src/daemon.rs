@@ -73,6 +73,7 @@ pub fn stream_specs() -> Vec<StreamSpec> {
         StreamSpec::kv("system", 1),
         StreamSpec::table("process", 6, crate::proc_stream::schema()),
         StreamSpec::kv("kernel", 2),
+        StreamSpec::log(crate::kmsg::STREAM, 1),
     ]
 }
 
@@ -121,6 +122,9 @@ pub fn record(
     } else {
         None
     };
+    let mut kmsg = crate::kmsg::Kmsg::open(std::path::Path::new("/dev/kmsg"))
+        .map_err(|e| host.skipped.push(format!("kmsg: {e}")))
+        .ok();
     host.users = crate::proc_stream::read_users(std::path::Path::new("/etc"));
     while host.to_bytes().len() > 30_000 && !host.users.is_empty() {
         host.users.truncate(host.users.len() / 2);
@@ -164,6 +168,9 @@ pub fn record(
     } else {
         None
     };
+    let kmsg_stream = kmsg
+        .as_mut()
+        .and_then(|k| k.attach(&w, &opts.ring, &host.boot_id));
     let mut kcols = Columns::default();
     let mut kern_failed = false;
     let proc_stream = if procs.is_some() {
@@ -234,6 +241,9 @@ pub fn record(
                                 kern_failed = true;
                             }
                         }
+                    }
+                    if let (Some(s), Some(k)) = (kmsg_stream, kmsg.as_mut()) {
+                        k.store(&mut w, s, (key, wall, mono), &mut *say);
                     }
                     if let (Some(p), Some(c)) = (proc_stream, procs.as_mut()) {
                         c.collect(&mut rows);

@@ -200,6 +200,15 @@ pub fn replay(
             ))
         }
     };
+    if let crate::views::ViewArgs::Dmesg(o) = &va {
+        let key_of = &mut |t| wall_to_key(&r, t, &mut Vec::new());
+        let (at, iv) = (args.at.is_some(), host.interval_ns as i64);
+        let text =
+            crate::views::dmesg::view(&r, o, at, (from_t, to_t), iv, &tz, json, key_of, warn)
+                .map_err(ReplayError::NoData)?;
+        out.write_all(text.as_bytes())?;
+        return Ok(());
+    }
     if to_t < sp.first_wall - slack || from_t > sp.last_wall + slack {
         let when = if from_t == to_t {
             format_local(from_t, &tz)
@@ -287,6 +296,16 @@ pub fn replay(
     } else {
         samples
     };
+    // The summary lists kernel log events within ±60 s of TIME.
+    let kmsg = matches!(va, crate::views::ViewArgs::Summary)
+        .then(|| {
+            let w = crate::views::dmesg::SUMMARY_HALF_WINDOW_NS;
+            let key_of = &mut |t| wall_to_key(&r, t, &mut Vec::new());
+            let iv = host.interval_ns as i64;
+            crate::views::dmesg::load_window(&r, (to_t - w, to_t + w), iv, key_of, &mut bad)
+        })
+        .flatten()
+        .map(|l| l.0);
     for b in &bad {
         warn(format!("warning: skipped a damaged block: {b}"));
     }
@@ -310,6 +329,7 @@ pub fn replay(
         sys: &samples,
         procs: &snaps,
         exits: &exits,
+        kmsg: kmsg.as_deref(),
         from_ns,
         to_ns: to_t,
     };

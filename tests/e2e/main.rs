@@ -9,6 +9,7 @@ mod crash;
 mod export;
 mod faults;
 mod kernel;
+mod kmsg;
 mod mutation;
 mod processes;
 mod replay;

@@ -3,6 +3,7 @@
 //! renders top, pidstat, ps and exits. This module parses view arguments,
 //! builds the shared context and dispatches.
 
+pub mod dmesg;
 pub mod netdisk;
 pub mod process;
 pub mod system;
@@ -34,6 +35,7 @@ pub const VIEWS: &[&str] = &[
     "softirqs",
     "softnet",
     "slabtop",
+    "dmesg",
 ];
 
 /// Network reports of `sar -n`.
@@ -62,6 +64,7 @@ pub enum ViewArgs {
     Irq(netdisk::IrqKind),
     Softnet,
     Slabtop(netdisk::SlabtopOpts),
+    Dmesg(dmesg::DmesgOpts),
 }
 
 impl ViewArgs {
@@ -372,6 +375,7 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             }
             Ok(ViewArgs::Slabtop(o))
         }
+        "dmesg" => dmesg::parse_args(it).map(ViewArgs::Dmesg),
         _ => Err(format!(
             "unknown view {view:?}; views: {}",
             VIEWS.join(", ")
@@ -394,6 +398,8 @@ pub struct Data<'a> {
     /// Process snapshots (same convention), when the view needs them.
     pub procs: &'a [ProcSnapshot],
     pub exits: &'a [ExitEvent],
+    /// Kernel log lines near TIME (summary, dmesg); None: no kmsg stream.
+    pub kmsg: Option<&'a [dmesg::KmsgLine]>,
     /// Window shown, unix ns (for exits).
     pub from_ns: i64,
     pub to_ns: i64,
@@ -657,6 +663,8 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
             &walls,
             host,
         )),
+        (ViewArgs::Dmesg(o), false) => dmesg::render_text(d.kmsg.unwrap_or(&[]), o, &tz),
+        (ViewArgs::Dmesg(o), true) => json_text(dmesg::render_json(d.kmsg.unwrap_or(&[]), o, &tz)),
         (ViewArgs::Summary, false) => summary_text(d, &u),
         (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
     };
@@ -785,6 +793,9 @@ fn summary_text(d: &Data, u: &Users) -> String {
             ));
         }
     }
+    if let Some(k) = d.kmsg {
+        out.push_str(&dmesg::summary_text(k, d.to_ns, &host.tz));
+    }
     out
 }
 
@@ -800,7 +811,7 @@ fn summary_json(d: &Data, u: &Users) -> Value {
     );
     let (cpu, io) = top_procs(d);
     let name = |uid: u32| u.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "time": format_rfc3339(cur.wall, &host.tz),
         "uptime": system::uptime_json(&system::uptime_row(cur), host),
         "mpstat": system::mpstat_json(&block, host),
@@ -808,5 +819,9 @@ fn summary_json(d: &Data, u: &Users) -> Value {
         "vmstat": system::vmstat_json(&system::vmstat_row(prev, cur, host), host),
         "top_cpu": cpu.iter().map(|(p, r)| serde_json::json!({"pid": r.pid, "user": name(r.uid), "%CPU": p, "comm": r.comm})).collect::<Vec<_>>(),
         "top_io": io.iter().map(|(rd, wr, r)| serde_json::json!({"pid": r.pid, "user": name(r.uid), "kB_rd/s": rd, "kB_wr/s": wr, "comm": r.comm})).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(k) = d.kmsg {
+        v["kernel_events"] = dmesg::summary_json(k, d.to_ns, &host.tz);
+    }
+    v
 }
