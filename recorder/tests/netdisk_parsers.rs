@@ -560,6 +560,26 @@ fn nf_conntrack_kernel_6_18_field_names() {
         assert!(has(&c, &format!("conntrack.stat.{f}")), "{f}");
     }
     assert!(!has(&c, "conntrack.stat.searched"));
+    // 100000 entries made with `conntrack -R` on CPU 0: the gauge is not
+    // summed over the two rows, the counter is.
+    assert_eq!(col(&c, "conntrack.stat.entries"), 100_000);
+    assert_eq!(col(&c, "conntrack.stat.insert"), 100_000);
+}
+
+#[test]
+fn kernel_collector_reads_conntrack_sysctls() {
+    use lpo_recorder::system::{Columns, SystemCollector};
+    for (root, count, max) in [("lpo-6.18", 100_000, 262_144), ("node-exporter", 123, 65_536)] {
+        let mut k = SystemCollector::open_kernel(std::path::Path::new(&format!("{ROOT}/{root}")));
+        let mut cols = Columns::default();
+        k.collect(&mut cols, &mut |w| panic!("{w}"));
+        assert_eq!(cols.get("conntrack.count"), Some(count), "{root}");
+        assert_eq!(cols.get("conntrack.max"), Some(max), "{root}");
+        assert!(cols.get("conntrack.stat.entries").is_some(), "{root}");
+        // Not the real /proc: no netlink walk of the host's tables.
+        assert!(cols.get("conntrack.dump.entries").is_none());
+        assert!(cols.get("tcp.dump.entries").is_none());
+    }
 }
 
 #[test]
