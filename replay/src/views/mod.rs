@@ -3,6 +3,7 @@
 //! renders top, pidstat, ps and exits. This module parses view arguments,
 //! builds the shared context and dispatches.
 
+pub mod net;
 pub mod netdisk;
 pub mod process;
 pub mod system;
@@ -34,6 +35,7 @@ pub const VIEWS: &[&str] = &[
     "softirqs",
     "softnet",
     "slabtop",
+    "conntrack",
 ];
 
 /// Network reports of `sar -n`.
@@ -62,6 +64,8 @@ pub enum ViewArgs {
     Irq(netdisk::IrqKind),
     Softnet,
     Slabtop(netdisk::SlabtopOpts),
+    /// `conntrack`, `ss -ltn`, `ss -tan` (views/net.rs).
+    Net(net::NetView),
 }
 
 impl ViewArgs {
@@ -87,6 +91,7 @@ impl ViewArgs {
                 | ViewArgs::Irq(_)
                 | ViewArgs::Softnet
                 | ViewArgs::Slabtop(_)
+                | ViewArgs::Net(_)
         )
     }
     /// For `--at`, how far back the view looks (exits: a window ending at TIME).
@@ -327,14 +332,8 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             }
             Ok(ViewArgs::Netstat)
         }
-        "ss" => {
-            for a in it {
-                if a != "-s" {
-                    return Err(format!("ss: {a:?}: only the summary (-s) is recorded so far; socket tables (-ltn) are not"));
-                }
-            }
-            Ok(ViewArgs::Ss)
-        }
+        "ss" => Ok(net::parse_ss(&it.collect::<Vec<_>>())?.map_or(ViewArgs::Ss, ViewArgs::Net)),
+        "conntrack" => Ok(ViewArgs::Net(net::parse_conntrack(&it.collect::<Vec<_>>())?)),
         "interrupts" | "softirqs" | "softnet" => match it.next() {
             None => Ok(match view {
                 "interrupts" => ViewArgs::Irq(netdisk::IrqKind::Irq),
@@ -657,6 +656,7 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
             &walls,
             host,
         )),
+        (ViewArgs::Net(v), _) => net::render(v, sys, host, j)?,
         (ViewArgs::Summary, false) => summary_text(d, &u),
         (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
     };
