@@ -106,7 +106,13 @@ fn by_prefix<C: Columns + ?Sized>(cur: &C, names: &[String], prefix: &str) -> Ve
         .iter()
         .filter_map(|n| Some((n.strip_prefix(prefix)?.to_string(), cur.get(n)?)))
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // Ties: ports numerically, addresses and names as text.
+    v.sort_by(|a, b| {
+        b.1.cmp(&a.1).then_with(|| match (a.0.parse::<u64>(), b.0.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.0.cmp(&b.0),
+        })
+    });
     v
 }
 
