@@ -556,7 +556,14 @@ fn nf_conntrack_kernel_6_18_field_names() {
     // 5.x+ kernels renamed `searched` and `delete_list`.
     let c = collect(parse_nf_conntrack, &read("lpo-6.18/net/stat/nf_conntrack")).unwrap();
     assert_unique(&c);
-    for f in ["clashres", "chainlength", "found", "insert_failed", "drop", "early_drop"] {
+    for f in [
+        "clashres",
+        "chainlength",
+        "found",
+        "insert_failed",
+        "drop",
+        "early_drop",
+    ] {
         assert!(has(&c, &format!("conntrack.stat.{f}")), "{f}");
     }
     assert!(!has(&c, "conntrack.stat.searched"));
@@ -569,7 +576,10 @@ fn nf_conntrack_kernel_6_18_field_names() {
 #[test]
 fn kernel_collector_reads_conntrack_sysctls() {
     use lpo_recorder::system::{Columns, SystemCollector};
-    for (root, count, max) in [("lpo-6.18", 100_000, 262_144), ("node-exporter", 123, 65_536)] {
+    for (root, count, max) in [
+        ("lpo-6.18", 100_000, 262_144),
+        ("node-exporter", 123, 65_536),
+    ] {
         let mut k = SystemCollector::open_kernel(std::path::Path::new(&format!("{ROOT}/{root}")));
         let mut cols = Columns::default();
         k.collect(&mut cols, &mut |w| panic!("{w}"));

@@ -118,8 +118,16 @@ fn sock_diag_capture_matches_ss() {
     let mut n = 0;
     for l in text("sock_diag_tcp_dump.ss-ltn.txt").lines().skip(1) {
         let f: Vec<&str> = l.split_whitespace().collect();
-        assert_eq!(cols[&format!("tcp.listen.{}.recvq", f[3])].to_string(), f[1], "{l}");
-        assert_eq!(cols[&format!("tcp.listen.{}.sendq", f[3])].to_string(), f[2], "{l}");
+        assert_eq!(
+            cols[&format!("tcp.listen.{}.recvq", f[3])].to_string(),
+            f[1],
+            "{l}"
+        );
+        assert_eq!(
+            cols[&format!("tcp.listen.{}.sendq", f[3])].to_string(),
+            f[2],
+            "{l}"
+        );
         n += 1;
     }
     assert_eq!(n, 3);
@@ -181,7 +189,9 @@ fn malformed_messages_are_errors() {
     ));
     assert!(aggregate(&mut CtAggregate::default(), &m).is_err());
     // Short fixed-size attributes.
-    let short_src: &[u8] = &[2, 0, 0, 0, 12, 0, 1, 0x80, 8, 0, 1, 0x80, 6, 0, 1, 0, 10, 0, 0, 0];
+    let short_src: &[u8] = &[
+        2, 0, 0, 0, 12, 0, 1, 0x80, 8, 0, 1, 0x80, 6, 0, 1, 0, 10, 0, 0, 0,
+    ];
     assert!(conntrack::parse_entry(short_src).is_err());
     assert!(conntrack::parse_entry(&[2, 0]).is_err());
     // sock_diag: a message shorter than inet_diag_msg, an unknown family.

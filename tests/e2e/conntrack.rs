@@ -92,7 +92,11 @@ fn connections_in_a_namespace_show_in_conntrack_and_ss() {
         Command::new("ip")
             .args(["netns", "exec", &ns, "python3"])
             .arg(&script)
-            .args([CONNS.to_string(), BACKLOG.to_string(), UNACCEPTED.to_string()])
+            .args([
+                CONNS.to_string(),
+                BACKLOG.to_string(),
+                UNACCEPTED.to_string(),
+            ])
             .stdout(Stdio::piped()),
     );
     let mut line = String::new();
@@ -111,7 +115,11 @@ fn connections_in_a_namespace_show_in_conntrack_and_ss() {
             .stdout(Stdio::null())
             .stderr(log),
     );
-    assert!(wait_samples(&r, 3, Duration::from_secs(15)) >= 3, "{}", recorder_log(&r));
+    assert!(
+        wait_samples(&r, 3, Duration::from_secs(15)) >= 3,
+        "{}",
+        recorder_log(&r)
+    );
     // The real tools, alongside.
     let ss_tan = in_ns(&ns, "ss -tan");
     let real_estab = ss_tan.lines().filter(|l| l.starts_with("ESTAB")).count();
@@ -147,9 +155,16 @@ fn connections_in_a_namespace_show_in_conntrack_and_ss() {
         let count = rep["count"].as_u64().unwrap();
         assert!(count.abs_diff(n) <= 5, "count {count}, conntrack -C {n}");
     }
-    let text = run(&["replay", "-f", r.to_str().unwrap(), "--at", &at, "conntrack"])
-        .ok("conntrack text")
-        .stdout;
+    let text = run(&[
+        "replay",
+        "-f",
+        r.to_str().unwrap(),
+        "--at",
+        &at,
+        "conntrack",
+    ])
+    .ok("conntrack text")
+    .stdout;
     assert!(text.contains(&format!("{CONNS:>7} 10.77.0.2\n")), "{text}");
     assert!(text.contains("ESTABLISHED"), "{text}");
 
@@ -168,13 +183,27 @@ fn connections_in_a_namespace_show_in_conntrack_and_ss() {
     assert_eq!(t["states"]["LISTEN"], 1);
 
     // ss -ltn: the listener with its accept queue and backlog, same line as ss.
-    let l = run(&["replay", "-f", r.to_str().unwrap(), "--at", &at, "ss", "-ltn"])
-        .ok("ss -ltn")
-        .stdout;
+    let l = run(&[
+        "replay",
+        "-f",
+        r.to_str().unwrap(),
+        "--at",
+        &at,
+        "ss",
+        "-ltn",
+    ])
+    .ok("ss -ltn")
+    .stdout;
     eprintln!("replayed:\n{l}real:\n{ss_ltn}");
-    let row = l.lines().find(|x| x.contains("127.0.0.1:8080")).expect("listener row");
+    let row = l
+        .lines()
+        .find(|x| x.contains("127.0.0.1:8080"))
+        .expect("listener row");
     let f: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(f[..3], ["LISTEN", &UNACCEPTED.to_string(), &BACKLOG.to_string()]);
+    assert_eq!(
+        f[..3],
+        ["LISTEN", &UNACCEPTED.to_string(), &BACKLOG.to_string()]
+    );
     assert_eq!(l.trim_end(), ss_ltn.trim_end(), "same as the real ss -ltn");
 }
 
@@ -194,7 +223,15 @@ fn without_cap_net_admin_conntrack_walk_is_skipped_with_one_line() {
             .arg(lpo_bin())
             .args(["record", "-f"])
             .arg(&r)
-            .args(["--size", "16MiB", "--interval", "200ms", "--duration", "1s", "--no-processes"])
+            .args([
+                "--size",
+                "16MiB",
+                "--interval",
+                "200ms",
+                "--duration",
+                "1s",
+                "--no-processes",
+            ])
             .env_remove("LPO_RING"),
     );
     assert_eq!(o.code, 0, "{o:?}");
@@ -207,9 +244,14 @@ fn without_cap_net_admin_conntrack_walk_is_skipped_with_one_line() {
     assert_eq!(lines.len(), 1, "{}", o.stderr);
     assert!(lines[0].contains("CAP_NET_ADMIN"), "{}", lines[0]);
     // TCP sockets need no privilege: still recorded.
-    let at = format!("@{}", info_json(&r)["last_ns"].as_i64().unwrap() as f64 / 1e9);
+    let at = format!(
+        "@{}",
+        info_json(&r)["last_ns"].as_i64().unwrap() as f64 / 1e9
+    );
     let t = replay_json(&r, &at, &["ss", "-tan"]);
-    assert!(t.as_array().unwrap().last().unwrap()["total"].as_u64().is_some());
+    assert!(t.as_array().unwrap().last().unwrap()["total"]
+        .as_u64()
+        .is_some());
     // And the conntrack view still shows the counters it could read.
     let c = replay_json(&r, &at, &["conntrack"]);
     let c = c.as_array().unwrap().last().unwrap();

@@ -223,9 +223,9 @@ impl CtAggregate {
                 *c += 1;
             }
             if p == libc::IPPROTO_TCP as u8 {
-                let i = e.tcp_state.map_or(TCP_STATES.len(), |s| {
-                    (s as usize).min(TCP_STATES.len())
-                });
+                let i = e
+                    .tcp_state
+                    .map_or(TCP_STATES.len(), |s| (s as usize).min(TCP_STATES.len()));
                 if let Some(c) = self.tcp_state.get_mut(i) {
                     *c += 1;
                 }

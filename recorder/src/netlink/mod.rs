@@ -103,8 +103,7 @@ pub(crate) fn messages(mut b: &[u8]) -> impl Iterator<Item = Result<Msg<'_>, NlE
         if b.is_empty() {
             return None;
         }
-        let (Some(len), Some(typ), Some(seq)) = (rd_u32(b, 0), rd_u16(b, 4), rd_u32(b, 8))
-        else {
+        let (Some(len), Some(typ), Some(seq)) = (rd_u32(b, 0), rd_u16(b, 4), rd_u32(b, 8)) else {
             b = &[];
             return Some(Err(NlError::Malformed("short message header")));
         };
@@ -115,11 +114,7 @@ pub(crate) fn messages(mut b: &[u8]) -> impl Iterator<Item = Result<Msg<'_>, NlE
         }
         let payload = &b[NLMSG_HDRLEN..len];
         b = &b[align4(len).min(b.len())..];
-        Some(Ok(Msg {
-            typ,
-            seq,
-            payload,
-        }))
+        Some(Ok(Msg { typ, seq, payload }))
     })
 }
 

@@ -169,7 +169,10 @@ impl TcpAggregate {
         if s.state == TCP_LISTEN {
             let v6only = s.v6only && s.family as i32 == libc::AF_INET6;
             match self.listeners.iter_mut().find(|l| {
-                l.local == s.local && l.port == s.port && l.ifindex == s.ifindex && l.v6only == v6only
+                l.local == s.local
+                    && l.port == s.port
+                    && l.ifindex == s.ifindex
+                    && l.v6only == v6only
             }) {
                 Some(l) => {
                     l.rqueue += s.rqueue as u64;

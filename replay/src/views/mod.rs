@@ -333,7 +333,9 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             Ok(ViewArgs::Netstat)
         }
         "ss" => Ok(net::parse_ss(&it.collect::<Vec<_>>())?.map_or(ViewArgs::Ss, ViewArgs::Net)),
-        "conntrack" => Ok(ViewArgs::Net(net::parse_conntrack(&it.collect::<Vec<_>>())?)),
+        "conntrack" => Ok(ViewArgs::Net(net::parse_conntrack(
+            &it.collect::<Vec<_>>(),
+        )?)),
         "interrupts" | "softirqs" | "softnet" => match it.next() {
             None => Ok(match view {
                 "interrupts" => ViewArgs::Irq(netdisk::IrqKind::Irq),

@@ -29,7 +29,10 @@ pub enum NetView {
 /// would have been run with; the view shows all of it).
 pub fn parse_conntrack(args: &[&String]) -> Result<NetView, String> {
     for a in args {
-        if !matches!(a.as_str(), "-L" | "-S" | "-C" | "--dump" | "--stats" | "--count") {
+        if !matches!(
+            a.as_str(),
+            "-L" | "-S" | "-C" | "--dump" | "--stats" | "--count"
+        ) {
             return Err(format!(
                 "conntrack: unknown argument {a:?} (known: -L, -S, -C)"
             ));
@@ -47,8 +50,13 @@ pub fn parse_ss(args: &[&String]) -> Result<Option<NetView>, String> {
         return Err("ss: say what to show: -s (summary), -ltn (listening sockets) or -tan (TCP sockets by state)".into());
     }
     for arg in args {
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with('-')) else {
-            return Err(format!("ss: unknown argument {arg:?} (known: -s, -ltn, -tan)"));
+        let Some(flags) = arg
+            .strip_prefix('-')
+            .filter(|f| !f.is_empty() && !f.starts_with('-'))
+        else {
+            return Err(format!(
+                "ss: unknown argument {arg:?} (known: -s, -ltn, -tan)"
+            ));
         };
         for c in flags.chars() {
             match c {
@@ -108,10 +116,11 @@ fn by_prefix<C: Columns + ?Sized>(cur: &C, names: &[String], prefix: &str) -> Ve
         .collect();
     // Ties: ports numerically, addresses and names as text.
     v.sort_by(|a, b| {
-        b.1.cmp(&a.1).then_with(|| match (a.0.parse::<u64>(), b.0.parse::<u64>()) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => a.0.cmp(&b.0),
-        })
+        b.1.cmp(&a.1)
+            .then_with(|| match (a.0.parse::<u64>(), b.0.parse::<u64>()) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => a.0.cmp(&b.0),
+            })
     });
     v
 }
@@ -126,12 +135,17 @@ pub fn conntrack_report<P: Sample + ?Sized, C: Columns + ?Sized>(
         return None;
     }
     let dt_ns = super::netdisk::interval_ns(prev, cur);
-    let count = cur.get("conntrack.count").or_else(|| cur.get("conntrack.stat.entries"));
+    let count = cur
+        .get("conntrack.count")
+        .or_else(|| cur.get("conntrack.stat.entries"));
     let max = cur.get("conntrack.max");
     let mut full = Vec::new();
     if let (Some(c), Some(m)) = (count, max) {
         if m > 0 && c.saturating_mul(100) >= m.saturating_mul(95) {
-            full.push(format!("count {c} is {:.0}% of max {m}", c as f64 * 100.0 / m as f64));
+            full.push(format!(
+                "count {c} is {:.0}% of max {m}",
+                c as f64 * 100.0 / m as f64
+            ));
         }
     }
     let mut stats = Vec::new();
@@ -148,7 +162,11 @@ pub fn conntrack_report<P: Sample + ?Sized, C: Columns + ?Sized>(
         } else {
             v.saturating_sub(prev.get(n).unwrap_or(v))
         };
-        let rate = if dt_ns == 0 { 0.0 } else { d as f64 * 1e9 / dt_ns as f64 };
+        let rate = if dt_ns == 0 {
+            0.0
+        } else {
+            d as f64 * 1e9 / dt_ns as f64
+        };
         if FULL_COUNTERS.contains(&f) && d > 0 {
             full.push(format!("{f} +{d}"));
         }
@@ -211,7 +229,9 @@ pub fn conntrack_text(r: &CtReport, host: &Host) -> String {
         out.push_str(&format!("TABLE FULL: {}\n", r.full.join(", ")));
     }
     match r.walk {
-        None => out.push_str("table contents not recorded (ctnetlink needs CAP_NET_ADMIN; see `lpo info`)\n"),
+        None => out.push_str(
+            "table contents not recorded (ctnetlink needs CAP_NET_ADMIN; see `lpo info`)\n",
+        ),
         Some((n, trunc, age)) => {
             out.push_str(&format!("{n} entries walked"));
             if trunc {
@@ -224,7 +244,11 @@ pub fn conntrack_text(r: &CtReport, host: &Host) -> String {
             out.push('\n');
             uniq_c(&mut out, "Entries by protocol:", &r.protocols);
             uniq_c(&mut out, "TCP entries by state:", &r.tcp_states);
-            uniq_c(&mut out, "Top sources (src= of the original direction):", &r.sources);
+            uniq_c(
+                &mut out,
+                "Top sources (src= of the original direction):",
+                &r.sources,
+            );
             uniq_c(&mut out, "Top destination ports (dport=):", &r.dports);
         }
     }
@@ -245,7 +269,8 @@ fn pairs_json(rows: &[(String, u64)], key: &str) -> Value {
         rows.iter()
             .map(|(k, v)| {
                 let k: Value = if key == "port" {
-                    k.parse::<u64>().map_or_else(|_| Value::from(k.clone()), Value::from)
+                    k.parse::<u64>()
+                        .map_or_else(|_| Value::from(k.clone()), Value::from)
                 } else {
                     Value::from(k.clone())
                 };
@@ -257,7 +282,11 @@ fn pairs_json(rows: &[(String, u64)], key: &str) -> Value {
 
 pub fn conntrack_json(r: &CtReport, host: &Host) -> Value {
     let map = |rows: &[(String, u64)]| {
-        Value::Object(rows.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<Map<_, _>>())
+        Value::Object(
+            rows.iter()
+                .map(|(k, v)| (k.clone(), Value::from(*v)))
+                .collect::<Map<_, _>>(),
+        )
     };
     json!({
         "time": format_rfc3339(r.wall_ns, &host.tz),
@@ -364,7 +393,15 @@ pub fn ss_ltn<C: Columns + ?Sized>(cur: &C) -> Option<String> {
             ]
         })
         .collect();
-    let hdr = ["State", "Recv-Q", "Send-Q", "Local Address:", "Port", "Peer Address:", "Port"];
+    let hdr = [
+        "State",
+        "Recv-Q",
+        "Send-Q",
+        "Local Address:",
+        "Port",
+        "Peer Address:",
+        "Port",
+    ];
     let mut w: Vec<usize> = hdr.iter().map(|h| h.len()).collect();
     for c in &cells {
         for (i, v) in c.iter().enumerate() {
@@ -374,17 +411,27 @@ pub fn ss_ltn<C: Columns + ?Sized>(cur: &C) -> Option<String> {
     let line = |c: [&str; 7], last: &str| {
         format!(
             "{:<w0$} {:<w1$} {:<w2$} {:>w3$}{:<w4$} {:>w5$}{:<w6$}{:<7}\n",
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], last,
-            w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6]
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            last,
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4],
+            w5 = w[5],
+            w6 = w[6]
         )
     };
     let mut out = walk_note(cur);
     out.push_str(&line(hdr, "Process"));
     for c in &cells {
-        out.push_str(&line(
-            [&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]],
-            "",
-        ));
+        out.push_str(&line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]], ""));
     }
     if om > 0 {
         out.push_str(&format!("note: {om} more listening sockets not recorded (the recorder keeps the 64 with the fullest queues)\n"));
@@ -462,7 +509,12 @@ const NO_TCP: &str = "TCP sockets were not recorded at that time (sock_diag unav
 
 /// Renders `v` over `sys` (the first sample only starts the first
 /// interval), one report per sample (per interval for conntrack).
-pub fn render<S: Columns>(v: &NetView, sys: &[S], host: &Host, json: bool) -> Result<String, String> {
+pub fn render<S: Columns>(
+    v: &NetView,
+    sys: &[S],
+    host: &Host,
+    json: bool,
+) -> Result<String, String> {
     let mut texts = Vec::new();
     let mut vals = Vec::new();
     match v {
@@ -490,7 +542,12 @@ pub fn render<S: Columns>(v: &NetView, sys: &[S], host: &Host, json: bool) -> Re
         }
     }
     if texts.is_empty() && vals.is_empty() {
-        return Err(if *v == NetView::Conntrack { NO_CT } else { NO_TCP }.into());
+        return Err(if *v == NetView::Conntrack {
+            NO_CT
+        } else {
+            NO_TCP
+        }
+        .into());
     }
     Ok(if json {
         let mut s = serde_json::to_string_pretty(&Value::Array(vals)).unwrap_or_default();
