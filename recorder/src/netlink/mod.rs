@@ -11,8 +11,9 @@
 //! Cost is bounded two ways (see [`Cadence`]): a dump stops after
 //! [`MAX_ENTRIES`] entries (the aggregate is then flagged truncated and the
 //! socket is closed, which ends the dump in the kernel), and a dump that took
-//! `d` is not repeated before `BUDGET_FACTOR × d` has passed, so the walks
-//! cost at most ~1% of one CPU however big the table is. Between walks the
+//! `d` of CPU time (user + system of the recording thread) is not repeated
+//! before `BUDGET_FACTOR × d` has passed, so the walks cost at most ~1% of
+//! one CPU however big the table is. Between walks the
 //! last aggregate is emitted again with its age.
 
 pub mod conntrack;
@@ -36,7 +37,7 @@ pub(crate) const NLM_F_DUMP: u16 = 0x300; // NLM_F_ROOT | NLM_F_MATCH
 /// Entries (conntrack entries or sockets) walked at most per dump.
 pub const MAX_ENTRIES: u32 = 200_000;
 
-/// A dump that took `d` is not repeated before `BUDGET_FACTOR × d`.
+/// A dump that cost `d` of CPU time is not repeated before `BUDGET_FACTOR × d`.
 pub const BUDGET_FACTOR: u32 = 100;
 
 /// Receive buffer: the kernel fills dump replies up to 32 KiB (more with a
@@ -428,8 +429,24 @@ pub fn aggregate<K: DumpKind>(kind: &mut K, mut bytes: &[u8]) -> Result<(), NlEr
     Ok(())
 }
 
+/// CPU time of the calling thread (user + system: the kernel fills dump
+/// replies in our `recv`), for the walk budget. Wall time would count the
+/// time other processes ran on a busy machine.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec pointer; the clock always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// When to walk a table again: at most once per sample, and after a walk
-/// that took `d`, not before `BUDGET_FACTOR × d` has passed.
+/// that cost `d` of CPU, not before `BUDGET_FACTOR × d` has passed.
 #[derive(Debug, Default)]
 pub struct Cadence {
     next: Option<Instant>,
@@ -441,9 +458,9 @@ impl Cadence {
     pub fn due(&self, now: Instant) -> bool {
         self.next.is_none_or(|n| now >= n)
     }
-    pub fn done(&mut self, started: Instant, took: Duration) {
+    pub fn done(&mut self, started: Instant, cpu: Duration) {
         self.last = Some(started);
-        self.next = Some(started + took * BUDGET_FACTOR);
+        self.next = Some(started + cpu * BUDGET_FACTOR);
     }
     /// Milliseconds since the last aggregate was taken.
     pub fn age_ms(&self, now: Instant) -> u64 {
@@ -457,7 +474,7 @@ impl Cadence {
 pub struct NetCollector {
     ct: Option<(Dumper<conntrack::CtAggregate>, Cadence)>,
     diag: Option<(Dumper<sockdiag::TcpAggregate>, Cadence)>,
-    /// Time the last walk of each took, µs (emitted as `*.dump.us`).
+    /// CPU time the last walk of each took, µs (emitted as `*.dump.us`).
     ct_us: u64,
     diag_us: u64,
     ct_ok: bool,
@@ -519,12 +536,12 @@ impl NetCollector {
         let now = Instant::now();
         if let Some((d, cad)) = &mut self.ct {
             if cad.due(now) {
-                let t = Instant::now();
+                let (t, c) = (Instant::now(), thread_cpu());
                 match d.dump() {
                     Ok(()) => {
-                        let took = t.elapsed();
-                        cad.done(t, took);
-                        self.ct_us = took.as_micros() as u64;
+                        let cpu = thread_cpu().saturating_sub(c);
+                        cad.done(t, cpu);
+                        self.ct_us = cpu.as_micros() as u64;
                         self.ct_ok = true;
                     }
                     Err(e) => {
@@ -545,12 +562,12 @@ impl NetCollector {
         }
         if let Some((d, cad)) = &mut self.diag {
             if cad.due(now) {
-                let t = Instant::now();
+                let (t, c) = (Instant::now(), thread_cpu());
                 match d.dump() {
                     Ok(()) => {
-                        let took = t.elapsed();
-                        cad.done(t, took);
-                        self.diag_us = took.as_micros() as u64;
+                        let cpu = thread_cpu().saturating_sub(c);
+                        cad.done(t, cpu);
+                        self.diag_us = cpu.as_micros() as u64;
                         self.diag_ok = true;
                     }
                     Err(e) => {
