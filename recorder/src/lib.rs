@@ -10,6 +10,8 @@
 //! * [`system::SystemCollector`]: the system stream; keeps its /proc files
 //!   open and re-reads them with `pread`. Every reader takes an injectable
 //!   proc root.
+//! * [`netlink`]: conntrack (ctnetlink) and TCP socket (sock_diag) table
+//!   walks for the kernel stream, with a cap and a CPU budget.
 //! * [`clock::Timeline`]: the recording timeline that seek uses.
 //! * [`daemon::record`]: the tokio loop behind `lpo record`.
 //!
@@ -28,6 +30,7 @@ pub mod daemon;
 pub mod exits;
 pub mod host;
 pub mod kmsg;
+pub mod netlink;
 pub mod proc_stream;
 pub mod process;
 pub mod procfs;

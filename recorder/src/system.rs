@@ -59,6 +59,9 @@ pub struct SystemCollector {
     speeds_age: u32,
     buf: Vec<u8>,
     name_buf: String,
+    /// Netlink table walks (conntrack, TCP sockets); kernel stream only,
+    /// and only on the real /proc (netlink cannot be redirected).
+    net: Option<crate::netlink::NetCollector>,
     /// Sources that could not be opened, one line each (said once at start).
     pub skipped: Vec<String>,
     /// Read or parse failures since start (each said once).
@@ -124,6 +127,7 @@ impl SystemCollector {
             net_class: None,
             speeds: Vec::new(),
             speeds_age: 0,
+            net: None,
             buf: vec![0; 64 * 1024],
             name_buf: String::with_capacity(64),
             skipped,
@@ -170,6 +174,9 @@ impl SystemCollector {
             skipped.push(format!("kernel: /proc/{what} not recorded ({why})"));
         }
         let mut scalars = Vec::new();
+        let conntrack_loaded = proc_root
+            .join("sys/net/netfilter/nf_conntrack_count")
+            .exists();
         for (f, col) in [
             ("count", "conntrack.count"),
             ("max", "conntrack.max"),
@@ -185,12 +192,18 @@ impl SystemCollector {
         let net_class = (proc_root == Path::new("/proc"))
             .then(|| std::path::PathBuf::from("/sys/class/net"))
             .filter(|p| p.is_dir());
+        let net = (proc_root == Path::new("/proc")).then(|| {
+            let (net, why) = crate::netlink::NetCollector::open(conntrack_loaded);
+            skipped.extend(why);
+            net
+        });
         SystemCollector {
             sources,
             scalars,
             net_class,
             speeds: Vec::new(),
             speeds_age: 0,
+            net,
             buf: vec![0; 256 * 1024],
             name_buf: String::with_capacity(64),
             skipped,
@@ -225,6 +238,10 @@ impl SystemCollector {
                     out.push(col, v);
                 }
             }
+        }
+        if let Some(net) = &mut self.net {
+            let mut emit = |name: &str, v: u64| out.push(name, v);
+            net.collect(&mut emit, warn);
         }
         if let Some(dir) = &self.net_class {
             // Interfaces come and go and speeds renegotiate, but rarely:

@@ -139,8 +139,9 @@ const FIXTURES: &[(&str, &str, bool, usize)] = &[
         "node-exporter/net/stat/nf_conntrack",
         "nf_conntrack",
         true,
-        4 * 17,
+        17,
     ),
+    ("lpo-6.18/net/stat/nf_conntrack", "nf_conntrack", true, 17),
 ];
 
 #[test]
@@ -534,17 +535,74 @@ fn nf_conntrack_node_exporter() {
         &read("node-exporter/net/stat/nf_conntrack"),
     )
     .unwrap();
-    assert_eq!(col(&c, "conntrack.cpu0.entries"), 0x21);
-    assert_eq!(col(&c, "conntrack.cpu0.invalid"), 3);
-    assert_eq!(col(&c, "conntrack.cpu0.ignore"), 0x588a);
-    assert_eq!(col(&c, "conntrack.cpu1.ignore"), 0x56a4);
-    assert_eq!(col(&c, "conntrack.cpu3.invalid"), 0x2f);
-    assert_eq!(col(&c, "conntrack.cpu3.search_restart"), 4);
-    assert_eq!(col(&c, "conntrack.cpu2.insert_failed"), 0);
-    assert_eq!(col(&c, "conntrack.cpu2.drop"), 0);
-    assert_eq!(col(&c, "conntrack.cpu2.early_drop"), 0);
-    assert_eq!(col(&c, "conntrack.cpu1.found"), 0);
-    assert!(!has(&c, "conntrack.cpu4.entries"));
+    assert_unique(&c);
+    // `entries` is the global gauge every row repeats: not summed.
+    assert_eq!(col(&c, "conntrack.stat.entries"), 0x21);
+    // Counters are summed over the four CPU rows.
+    assert_eq!(col(&c, "conntrack.stat.invalid"), 3 + 2 + 1 + 0x2f);
+    assert_eq!(
+        col(&c, "conntrack.stat.ignore"),
+        0x588a + 0x56a4 + 0x58d4 + 0x5688
+    );
+    assert_eq!(col(&c, "conntrack.stat.search_restart"), 2 + 1 + 4);
+    assert_eq!(col(&c, "conntrack.stat.insert_failed"), 0);
+    assert_eq!(col(&c, "conntrack.stat.drop"), 0);
+    assert_eq!(col(&c, "conntrack.stat.early_drop"), 0);
+    assert!(!c.iter().any(|(k, _)| k.contains("cpu")));
+}
+
+#[test]
+fn nf_conntrack_kernel_6_18_field_names() {
+    // 5.x+ kernels renamed `searched` and `delete_list`.
+    let c = collect(parse_nf_conntrack, &read("lpo-6.18/net/stat/nf_conntrack")).unwrap();
+    assert_unique(&c);
+    for f in [
+        "clashres",
+        "chainlength",
+        "found",
+        "insert_failed",
+        "drop",
+        "early_drop",
+    ] {
+        assert!(has(&c, &format!("conntrack.stat.{f}")), "{f}");
+    }
+    assert!(!has(&c, "conntrack.stat.searched"));
+    // 100000 entries made with `conntrack -R` on CPU 0: the gauge is not
+    // summed over the two rows, the counter is.
+    assert_eq!(col(&c, "conntrack.stat.entries"), 100_000);
+    assert_eq!(col(&c, "conntrack.stat.insert"), 100_000);
+}
+
+#[test]
+fn kernel_collector_reads_conntrack_sysctls() {
+    use lpo_recorder::system::{Columns, SystemCollector};
+    for (root, count, max) in [
+        ("lpo-6.18", 100_000, 262_144),
+        ("node-exporter", 123, 65_536),
+    ] {
+        let mut k = SystemCollector::open_kernel(std::path::Path::new(&format!("{ROOT}/{root}")));
+        let mut cols = Columns::default();
+        k.collect(&mut cols, &mut |w| panic!("{w}"));
+        assert_eq!(cols.get("conntrack.count"), Some(count), "{root}");
+        assert_eq!(cols.get("conntrack.max"), Some(max), "{root}");
+        assert!(cols.get("conntrack.stat.entries").is_some(), "{root}");
+        // Not the real /proc: no netlink walk of the host's tables.
+        assert!(cols.get("conntrack.dump.entries").is_none());
+        assert!(cols.get("tcp.dump.entries").is_none());
+    }
+}
+
+#[test]
+fn nf_conntrack_sums_wrap_and_limits() {
+    let two = "entries drop\n00000005 ffffffff\n00000005 00000002\n";
+    let c = collect(parse_nf_conntrack, two.as_bytes()).unwrap();
+    assert_eq!(col(&c, "conntrack.stat.entries"), 5);
+    assert_eq!(col(&c, "conntrack.stat.drop"), 0xffff_ffff + 2);
+    let wide: String = (0..CONNTRACK_MAX_FIELDS + 1)
+        .map(|i| format!("f{i} "))
+        .collect();
+    let row: String = (0..CONNTRACK_MAX_FIELDS + 1).map(|_| "1 ").collect();
+    assert!(collect(parse_nf_conntrack, format!("{wide}\n{row}\n").as_bytes()).is_err());
 }
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ mod harness;
 
 mod agreement;
 mod bad_input;
+mod conntrack;
 mod crash;
 mod export;
 mod faults;

@@ -30,12 +30,11 @@
 //! | `/proc/interrupts` | `irq.<irq>.cpu<N>` (`irq.0.cpu1`, `irq.NMI.cpu0`, `irq.IPI0.cpu3`), N from the `CPU<N>` header; `irq.<irq>.total` (first number) for the global rows `ERR`, `MIS`, arm64 `Err`, and any row with fewer numbers than CPU columns | counts |
 //! | `/proc/softirqs` | `softirq.<NAME>.cpu<N>` (`softirq.NET_RX.cpu0`) | counts |
 //! | `/proc/slabinfo` (2.x) | `slab.<cache>.<f>`, f ∈ `active_objs num_objs objsize objperslab pagesperslab active_slabs num_slabs` | objects, bytes, pages, slabs (gauges) |
-//! | `/proc/net/stat/nf_conntrack` | `conntrack.cpu<N>.<field>` for every header field (`entries searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart`, as the kernel lists them) | counts (`entries` is the global gauge, repeated per row) |
+//! | `/proc/net/stat/nf_conntrack` | `conntrack.stat.<field>` for every header field (`entries searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart`; 5.x+ kernels say `clashres` and `chainlength` for `searched` and `delete_list`), summed over the per-CPU rows | counts (`entries`, the global gauge every row repeats, from the first row) |
 //!
 //! CPU numbers: `softnet_stat` rows are numbered by position unless the
 //! line has 13+ columns, whose 13th is the CPU id (kernels skip offline
-//! CPUs, so position and id differ); `nf_conntrack` rows by position (the
-//! kernel lists possible CPUs, normally contiguous from 0); `interrupts`
+//! CPUs, so position and id differ); `interrupts`
 //! and `softirqs` columns by their `CPU<N>` header.
 //!
 //! Negative numbers: only `Tcp: MaxConn` (-1, "no limit") is ever negative
@@ -790,8 +789,15 @@ pub fn parse_slabinfo(
 // /proc/net/stat/nf_conntrack
 // ---------------------------------------------------------------------------
 
+/// Most fields a `/proc/net/stat/nf_conntrack` header may have (kernels
+/// print 17).
+pub const CONNTRACK_MAX_FIELDS: usize = 48;
+
 /// Parses `/proc/net/stat/nf_conntrack` (a header of field names, then one
-/// hex row per possible CPU) into `conntrack.cpu<N>.<field>`.
+/// hex row per possible CPU) into `conntrack.stat.<field>`: each counter
+/// summed over the CPUs (wrapping, as the kernel's per-CPU `unsigned int`s
+/// would), except `entries`, the global table size every row repeats,
+/// which is taken from the first row.
 pub fn parse_nf_conntrack(
     text: &[u8],
     name_buf: &mut String,
@@ -809,7 +815,11 @@ pub fn parse_nf_conntrack(
     if nfields == 0 {
         return Err(ParseError::new(CONNTRACK, "empty header", header));
     }
-    let mut row: u64 = 0;
+    if nfields > CONNTRACK_MAX_FIELDS {
+        return Err(ParseError::new(CONNTRACK, "too many fields", header));
+    }
+    let mut sums = [0u64; CONNTRACK_MAX_FIELDS];
+    let mut rows: u64 = 0;
     for line in it {
         let mut n = 0usize;
         for v in fields(line) {
@@ -823,16 +833,26 @@ pub fn parse_nf_conntrack(
                 line,
             ));
         }
-        let base = push_cpu(name_buf, "conntrack.", row);
-        for (h, v) in fields(header).zip(fields(line)) {
-            name_buf.truncate(base);
-            name_buf.push_str(ident(CONNTRACK, h, header)?);
-            emit(name_buf, parse_hex(v).unwrap_or(0));
+        for ((h, v), sum) in fields(header).zip(fields(line)).zip(sums.iter_mut()) {
+            let v = parse_hex(v).unwrap_or(0);
+            if h == b"entries" {
+                if rows == 0 {
+                    *sum = v;
+                }
+            } else {
+                *sum = sum.wrapping_add(v);
+            }
         }
-        row += 1;
+        rows += 1;
     }
-    if row == 0 {
+    if rows == 0 {
         return Err(ParseError::new(CONNTRACK, "no rows", b""));
+    }
+    for (h, sum) in fields(header).zip(sums) {
+        name_buf.clear();
+        name_buf.push_str("conntrack.stat.");
+        name_buf.push_str(ident(CONNTRACK, h, header)?);
+        emit(name_buf, sum);
     }
     Ok(())
 }

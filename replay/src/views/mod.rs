@@ -4,6 +4,7 @@
 //! builds the shared context and dispatches.
 
 pub mod dmesg;
+pub mod net;
 pub mod netdisk;
 pub mod process;
 pub mod system;
@@ -36,6 +37,7 @@ pub const VIEWS: &[&str] = &[
     "softnet",
     "slabtop",
     "dmesg",
+    "conntrack",
 ];
 
 /// Network reports of `sar -n`.
@@ -65,6 +67,8 @@ pub enum ViewArgs {
     Softnet,
     Slabtop(netdisk::SlabtopOpts),
     Dmesg(dmesg::DmesgOpts),
+    /// `conntrack`, `ss -ltn`, `ss -tan` (views/net.rs).
+    Net(net::NetView),
 }
 
 impl ViewArgs {
@@ -90,6 +94,7 @@ impl ViewArgs {
                 | ViewArgs::Irq(_)
                 | ViewArgs::Softnet
                 | ViewArgs::Slabtop(_)
+                | ViewArgs::Net(_)
         )
     }
     /// For `--at`, how far back the view looks (exits: a window ending at TIME).
@@ -330,14 +335,10 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             }
             Ok(ViewArgs::Netstat)
         }
-        "ss" => {
-            for a in it {
-                if a != "-s" {
-                    return Err(format!("ss: {a:?}: only the summary (-s) is recorded so far; socket tables (-ltn) are not"));
-                }
-            }
-            Ok(ViewArgs::Ss)
-        }
+        "ss" => Ok(net::parse_ss(&it.collect::<Vec<_>>())?.map_or(ViewArgs::Ss, ViewArgs::Net)),
+        "conntrack" => Ok(ViewArgs::Net(net::parse_conntrack(
+            &it.collect::<Vec<_>>(),
+        )?)),
         "interrupts" | "softirqs" | "softnet" => match it.next() {
             None => Ok(match view {
                 "interrupts" => ViewArgs::Irq(netdisk::IrqKind::Irq),
@@ -665,6 +666,7 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
         )),
         (ViewArgs::Dmesg(o), false) => dmesg::render_text(d.kmsg.unwrap_or(&[]), o, &tz),
         (ViewArgs::Dmesg(o), true) => json_text(dmesg::render_json(d.kmsg.unwrap_or(&[]), o, &tz)),
+        (ViewArgs::Net(v), _) => net::render(v, sys, host, j)?,
         (ViewArgs::Summary, false) => summary_text(d, &u),
         (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
     };
