@@ -26,14 +26,14 @@ pub struct ReplayArgs {
 const SEC: i64 = 1_000_000_000;
 
 /// Where the recording is, in wall time and keys.
-struct Span {
-    first_wall: i64,
-    last_wall: i64,
-    first_key: i64,
-    last_key: i64,
+pub(crate) struct Span {
+    pub(crate) first_wall: i64,
+    pub(crate) last_wall: i64,
+    pub(crate) first_key: i64,
+    pub(crate) last_key: i64,
 }
 
-fn span(r: &RingReader) -> Option<Span> {
+pub(crate) fn span(r: &RingReader) -> Option<Span> {
     let i = r.stream("system")?;
     let si = r.info_range(i)?;
     Some(Span {
@@ -52,7 +52,7 @@ fn span(r: &RingReader) -> Option<Span> {
 /// is involved: walk the index from the newest block back (no block is
 /// decompressed unless its wall range holds `t`) for the latest block whose
 /// recorded wall times cover `t`.
-fn wall_to_key(r: &RingReader, t: i64, bad: &mut Vec<String>) -> i64 {
+pub(crate) fn wall_to_key(r: &RingReader, t: i64, bad: &mut Vec<String>) -> i64 {
     let near = load_at(r, t, bad);
     if near.last().is_none_or(|s| s.key == s.wall)
         && r.stream("system").is_some_and(|i| no_step_after(r, i, t))
@@ -103,7 +103,7 @@ fn no_step_after(r: &RingReader, i: usize, t: i64) -> bool {
 }
 
 /// Samples with keys in [from, to], plus the one before `from` (for rates).
-fn window(r: &RingReader, from: i64, to: i64, sp: &Span, bad: &mut Vec<String>) -> Vec<SysSample> {
+pub(crate) fn window(r: &RingReader, from: i64, to: i64, sp: &Span, bad: &mut Vec<String>) -> Vec<SysSample> {
     let mut v = load_system(r, from, to, bad);
     let first = v.first().map(|s| s.key).unwrap_or(from);
     if first > sp.first_key {

@@ -6,6 +6,7 @@ mod harness;
 mod agreement;
 mod bad_input;
 mod crash;
+mod dump;
 mod faults;
 mod kernel;
 mod processes;
