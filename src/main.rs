@@ -113,7 +113,12 @@ enum Cmd {
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
         /// Output format: csv, json (one object per line) or parquet.
-        #[arg(short = 'O', long = "format", value_name = "FORMAT", default_value = "csv")]
+        #[arg(
+            short = 'O',
+            long = "format",
+            value_name = "FORMAT",
+            default_value = "csv"
+        )]
         format: String,
         /// Output file [default: standard output; parquet needs one].
         #[arg(short = 'o', long = "output", value_name = "OUT")]

@@ -55,13 +55,19 @@ con = duckdb.connect()
 desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{pq}')").fetchall()
 names = [d[0] for d in desc]
 types = {d[0]: d[1] for d in desc}
-rows = con.execute(f"""SELECT * REPLACE (epoch_us("timestamp") AS "timestamp") FROM read_parquet('{pq}')""").fetchall()
+con.execute("SET TimeZone = 'UTC'")
+# DuckDB 1.x reads TIMESTAMP(NANOS, UTC) as TIMESTAMPTZ (µs), 2.x as TIMESTAMPTZ_NS.
+is_time = lambda t: 'TIME ZONE' in t or 'TIMESTAMPTZ' in t
+times = [n for n in names if is_time(types[n])]
+repl = ', '.join(f'epoch_ns(CAST("{n}" AS TIMESTAMP_NS)) AS "{n}"' for n in times)
+rows = con.execute(f"""SELECT * REPLACE ({repl}) FROM read_parquet('{pq}')""").fetchall()
+exact_ns = 'NS' in types['timestamp']
 with open(csvf, newline='') as f:
     r = list(csv.reader(f))
 head, body = r[0], r[1:]
 assert names == head, (names, head)
 assert len(rows) == len(body) and len(rows) > 0, (len(rows), len(body))
-assert types['timestamp'].startswith('TIMESTAMP WITH TIME ZONE'), types['timestamp']
+assert 'timestamp' in times, types['timestamp']
 assert types['unix_ns'] == 'BIGINT' and types['host'] == 'VARCHAR', types
 epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 for pr, cr in zip(rows, body):
@@ -69,9 +75,12 @@ for pr, cr in zip(rows, body):
         t = types[n]
         if n == 'timestamp':
             ns = int(cr[head.index('unix_ns')])
-            assert pv == ns // 1000, (pv, ns)
-            s = (epoch + datetime.timedelta(microseconds=pv)).strftime('%Y-%m-%dT%H:%M:%S.%f')
+            assert pv == (ns if exact_ns else ns // 1000 * 1000), (pv, ns)
+            s = (epoch + datetime.timedelta(microseconds=pv // 1000)).strftime('%Y-%m-%dT%H:%M:%S.%f')
             assert cv.startswith(s) and cv.endswith('Z'), (cv, s)
+        elif pv is not None and n in times:
+            s = (epoch + datetime.timedelta(microseconds=pv // 1000)).strftime('%Y-%m-%dT%H:%M:%S.%f')
+            assert cv.startswith(s) and cv.endswith('Z'), (n, cv, s)
         elif pv is None:
             assert cv == '', (n, cv)
         elif t == 'BIGINT':
@@ -175,15 +184,28 @@ fn dump_streams_as_csv_json_and_parquet() {
         .collect();
     assert_eq!(js.len(), rows.len());
     for (j, row) in js.iter().zip(&rows) {
-        assert_eq!(j["unix_ns"].as_i64().unwrap().to_string(), row[col("unix_ns")]);
-        assert_eq!(j["cs_per_s"].as_f64().unwrap(), row[col("cs_per_s")].parse::<f64>().unwrap());
+        assert_eq!(
+            j["unix_ns"].as_i64().unwrap().to_string(),
+            row[col("unix_ns")]
+        );
+        // serde_json's default float parser may be 1 ulp off (no float_roundtrip).
+        let (a, b) = (
+            j["cs_per_s"].as_f64().unwrap(),
+            row[col("cs_per_s")].parse::<f64>().unwrap(),
+        );
+        assert!((a - b).abs() <= b.abs() * 1e-12, "{a} {b}");
         let keys: Vec<&String> = j.as_object().unwrap().keys().collect();
         assert_eq!(keys, head.iter().collect::<Vec<_>>());
     }
 
     // --fields: these columns in this order, raw recorded counters too.
     let o = run(&[
-        "dump", "-f", f, "system", "--fields", "unix_ns,host,cs_per_s,mem.MemTotal",
+        "dump",
+        "-f",
+        f,
+        "system",
+        "--fields",
+        "unix_ns,host,cs_per_s,mem.MemTotal",
     ])
     .ok("fields");
     let (h2, r2) = csv_rows(&o.stdout);
@@ -202,7 +224,9 @@ fn dump_streams_as_csv_json_and_parquet() {
     assert!(ir.iter().any(|r| r[ic] == "lo"), "{}", o.stdout);
     assert!(ih.contains(&"rxkb_per_s".to_string()) && ih.contains(&"rxdrop_per_s".to_string()));
     let o = run(&["dump", "-f", f, "disk"]).ok("dump disk");
-    assert!(o.stdout.starts_with("timestamp,unix_ns,host,boot_id,interval_s"));
+    assert!(o
+        .stdout
+        .starts_with("timestamp,unix_ns,host,boot_id,interval_s"));
     run(&["dump", "-f", f, "conntrack"]).ok("dump conntrack");
 
     // process: the marker, with its pid and argv, in every interval.
@@ -226,10 +250,16 @@ fn dump_streams_as_csv_json_and_parquet() {
     // Errors: one line, exit 2.
     for (args, says) in [
         (&["dump", "-f", f, "nosuch"][..], "system, cpu, process"),
-        (&["dump", "-f", f, "system", "--fields", "unix_ns,nope"], "nope"),
+        (
+            &["dump", "-f", f, "system", "--fields", "unix_ns,nope"],
+            "nope",
+        ),
         (&["dump", "-f", f, "system", "-O", "xml"], "xml"),
         (&["dump", "-f", f, "system", "-O", "parquet"], "-o"),
-        (&["dump", "-f", f, "system", "--from", "yesterday-ish"], "yesterday-ish"),
+        (
+            &["dump", "-f", f, "system", "--from", "yesterday-ish"],
+            "yesterday-ish",
+        ),
     ] {
         let o = run(args);
         assert_eq!(o.code, 2, "{args:?}: {o:?}");
@@ -239,32 +269,61 @@ fn dump_streams_as_csv_json_and_parquet() {
 
     // Parquet, read by DuckDB: the same values as the CSV.
     let pq = d.path().join("system.parquet");
-    let o = run(&["dump", "-f", f, "system", "-O", "parquet", "-o", pq.to_str().unwrap()]);
+    let o = run(&[
+        "dump",
+        "-f",
+        f,
+        "system",
+        "-O",
+        "parquet",
+        "-o",
+        pq.to_str().unwrap(),
+    ]);
     o.ok("dump parquet");
     if !duckdb_python() {
         eprintln!("skipped: no duckdb/pyarrow");
         return;
     }
-    let out = python(d.path(), COMPARE, &[pq.to_str().unwrap(), csv_path.to_str().unwrap()]);
+    let out = python(
+        d.path(),
+        COMPARE,
+        &[pq.to_str().unwrap(), csv_path.to_str().unwrap()],
+    );
     assert!(out.starts_with(&format!("{} ", rows.len())), "{out}");
-    assert!(out.contains("cs_per_s:DOUBLE") && out.contains("mem_total_kb:BIGINT"), "{out}");
+    assert!(
+        out.contains("cs_per_s:DOUBLE") && out.contains("mem_total_kb:BIGINT"),
+        "{out}"
+    );
 
     // The process dump too, with the marker found by pid in DuckDB.
     let pcsv = d.path().join("process.csv");
     let ppq = d.path().join("process.parquet");
     let o = run(&["dump", "-f", f, "process", "-o", pcsv.to_str().unwrap()]).ok("process csv");
     assert!(o.stdout.is_empty());
-    run(&["dump", "-f", f, "process", "-O", "parquet", "-o", ppq.to_str().unwrap()])
-        .ok("process parquet");
-    python(d.path(), COMPARE, &[ppq.to_str().unwrap(), pcsv.to_str().unwrap()]);
-    let q = format!(
-        "import duckdb; print(duckdb.sql(\"SELECT count(*), min(comm), min(cmdline) FROM read_parquet('{}') WHERE pid = {}\").fetchone())",
-        ppq.display(),
-        marker.pid()
+    run(&[
+        "dump",
+        "-f",
+        f,
+        "process",
+        "-O",
+        "parquet",
+        "-o",
+        ppq.to_str().unwrap(),
+    ])
+    .ok("process parquet");
+    python(
+        d.path(),
+        COMPARE,
+        &[ppq.to_str().unwrap(), pcsv.to_str().unwrap()],
     );
-    let o = Command::new("python3").args(["-c", &q]).output().unwrap();
+    let o = python(
+        d.path(),
+        "import duckdb, sys\n\
+         print(duckdb.connect().execute(f\"SELECT count(*), min(comm), min(cmdline) FROM read_parquet('{sys.argv[1]}') WHERE pid = {sys.argv[2]}\").fetchone())\n",
+        &[ppq.to_str().unwrap(), &marker.pid().to_string()],
+    );
     assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
+        o.trim(),
         format!("({}, 'sleep', 'sleep 4242.0417')", nproc - 1)
     );
 }

@@ -348,8 +348,16 @@ fn process(t: &mut Table, c: &Ctx, sys: &[SysSample], snaps: &[procmodel::Snap])
         .iter()
         .map(|u| (u.uid, u.name.as_str()))
         .collect();
-    let clk = if c.host.clk_tck == 0 { 100.0 } else { c.host.clk_tck as f64 };
-    let page = if c.host.page_size == 0 { 4096 } else { c.host.page_size as u64 };
+    let clk = if c.host.clk_tck == 0 {
+        100.0
+    } else {
+        c.host.clk_tck as f64
+    };
+    let page = if c.host.page_size == 0 {
+        4096
+    } else {
+        c.host.page_size as u64
+    };
     for w in snaps.windows(2) {
         let (ps, cs) = (&w[0].snap, &w[1].snap);
         let sysk = by_key.get(&w[1].key);
@@ -424,7 +432,10 @@ fn process(t: &mut Table, c: &Ctx, sys: &[SysSample], snaps: &[procmodel::Snap])
                 .float("majflt_per_s", per_s(d(|r| r.majflt)))
                 .float("read_kb_per_s", io(d(|r| r.read_bytes)))
                 .float("write_kb_per_s", io(d(|r| r.write_bytes)))
-                .float("cancelled_write_kb_per_s", io(d(|r| r.cancelled_write_bytes)))
+                .float(
+                    "cancelled_write_kb_per_s",
+                    io(d(|r| r.cancelled_write_bytes)),
+                )
                 .float("cswch_per_s", per_s(d(|r| r.vol_cs)))
                 .float("nvcswch_per_s", per_s(d(|r| r.invol_cs)))
                 .float("cpu_time_s", x.utime.saturating_add(x.stime) as f64 / clk)
@@ -468,8 +479,10 @@ fn disk(t: &mut Table, c: &Ctx, ks: &[SysSample]) {
         for d in &rep.rows {
             let raw = |f: &str| s.get(&format!("disk.{}.{f}", d.device));
             let mut r = base(t, s.wall, &c.host.hostname, &s.boot_id, dt);
-            r.str("device", d.device.as_str())
-                .int("partition", u64::from(partition_of(&d.device, &devs).is_some()));
+            r.str("device", d.device.as_str()).int(
+                "partition",
+                u64::from(partition_of(&d.device, &devs).is_some()),
+            );
             for (h, v) in d.columns() {
                 r.float(&column_name(h), v);
             }
@@ -564,7 +577,13 @@ fn conntrack(t: &mut Table, c: &Ctx, ks: &[SysSample]) {
         }
         for (f, v) in ct_sums(s, &names) {
             let pv = prev.iter().find(|(g, _)| *g == f).map(|x| x.1);
-            let rt = pv.map(|pv| if dt > 0.0 { v.saturating_sub(pv) as f64 / dt } else { 0.0 });
+            let rt = pv.map(|pv| {
+                if dt > 0.0 {
+                    v.saturating_sub(pv) as f64 / dt
+                } else {
+                    0.0
+                }
+            });
             r.int(&f, v).float(&format!("{f}_per_s"), rt);
         }
         for n in names.iter().filter(|n| n.starts_with("ct.")) {
@@ -599,14 +618,21 @@ pub fn dump(
         .transpose()
         .map_err(usage)?;
     let to_file = args.out.as_ref().filter(|o| o.as_os_str() != "-");
-    if args.format == Format::Parquet && to_file.is_none() && (args.out.is_none() || args.stdout_is_terminal) {
+    if args.format == Format::Parquet
+        && to_file.is_none()
+        && (args.out.is_none() || args.stdout_is_terminal)
+    {
         return Err(usage(
             "-O parquet writes a binary file: name it with -o FILE (or -o - into a pipe)".into(),
         ));
     }
     let r = RingReader::open(&args.file)?;
     let header = r.host().clone();
-    let tz = if args.utc { chrono_tz::UTC } else { host_tz(&header) };
+    let tz = if args.utc {
+        chrono_tz::UTC
+    } else {
+        host_tz(&header)
+    };
     let sp = span(&r).ok_or_else(|| {
         ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display()))
     })?;
@@ -622,9 +648,20 @@ pub fn dump(
         first_ns: sp.first_wall,
         last_ns: sp.last_wall,
     };
-    let from_t = args.from.as_deref().map(|f| parse_time(f, &ctx)).transpose()?;
-    let to_t = args.to.as_deref().map(|t| parse_time(t, &ctx)).transpose()?;
-    let (from_t, to_t) = (from_t.unwrap_or(sp.first_wall), to_t.unwrap_or(sp.last_wall));
+    let from_t = args
+        .from
+        .as_deref()
+        .map(|f| parse_time(f, &ctx))
+        .transpose()?;
+    let to_t = args
+        .to
+        .as_deref()
+        .map(|t| parse_time(t, &ctx))
+        .transpose()?;
+    let (from_t, to_t) = (
+        from_t.unwrap_or(sp.first_wall),
+        to_t.unwrap_or(sp.last_wall),
+    );
     if from_t > to_t {
         return Err(usage(format!(
             "--from {} is after --to {}",
@@ -690,14 +727,18 @@ pub fn dump(
                 match args.format {
                     Format::Csv => text::write_csv(&t, &mut w)?,
                     Format::Json => text::write_ndjson(&t, &mut w)?,
-                    Format::Parquet => parquet::write_parquet(&t, &mut w).map_err(std::io::Error::other)?,
+                    Format::Parquet => {
+                        parquet::write_parquet(&t, &mut w).map_err(std::io::Error::other)?
+                    }
                 }
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()
             };
             // Written beside, then renamed: never half a file under OUT.
             let tmp = path.with_file_name(format!(
                 ".{}.tmp{}",
-                path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
                 std::process::id()
             ));
             write(&tmp)

@@ -7,7 +7,9 @@
 //! 64 Ki rows.
 
 use super::table::{Kind, Table, Val};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -76,7 +78,8 @@ pub fn write_parquet<W: Write + Send>(t: &Table, out: W) -> Result<(), String> {
     let mut w = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(err)?;
     for chunk in t.rows.chunks(BATCH_ROWS) {
         let cols: Vec<ArrayRef> = (0..t.columns.len()).map(|i| column(t, chunk, i)).collect();
-        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| format!("writing parquet: {e}"))?;
+        let b = RecordBatch::try_new(schema.clone(), cols)
+            .map_err(|e| format!("writing parquet: {e}"))?;
         w.write(&b).map_err(err)?;
     }
     w.close().map_err(err)?;

@@ -136,7 +136,10 @@ impl Table {
         }
         let columns: Vec<Column> = pick.iter().map(|&i| self.columns[i].clone()).collect();
         for r in &mut self.rows {
-            *r = pick.iter().map(|&i| std::mem::replace(&mut r[i], Val::Null)).collect();
+            *r = pick
+                .iter()
+                .map(|&i| std::mem::replace(&mut r[i], Val::Null))
+                .collect();
         }
         self.index = columns
             .iter()

@@ -5,8 +5,7 @@ use std::io::Write;
 
 /// RFC 3339 in UTC with nanoseconds: `2026-11-27T14:22:05.123456789Z`.
 pub fn rfc3339_utc(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns)
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// One CSV field: quoted (with `"` doubled) when it holds a comma, a quote,
@@ -64,7 +63,9 @@ pub fn write_ndjson(t: &Table, out: &mut dyn Write) -> std::io::Result<()> {
                 (_, Val::Null) => Value::Null,
                 (Kind::Time, Val::Int(ns)) => Value::String(rfc3339_utc(*ns)),
                 (_, Val::Int(i)) => Value::from(*i),
-                (_, Val::Float(f)) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+                (_, Val::Float(f)) => {
+                    serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+                }
                 (_, Val::Str(s)) => Value::String(s.clone()),
             };
             m.insert(c.name.clone(), j);
