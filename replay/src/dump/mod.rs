@@ -584,7 +584,11 @@ fn conntrack(t: &mut Table, c: &Ctx, ks: &[SysSample]) {
                     0.0
                 }
             });
-            r.int(&f, v).float(&format!("{f}_per_s"), rt);
+            r.int(&f, v);
+            // `entries` (and `chainlength`, on some kernels) are gauges.
+            if !matches!(f.as_str(), "entries" | "chainlength") {
+                r.float(&format!("{f}_per_s"), rt);
+            }
         }
         for n in names.iter().filter(|n| n.starts_with("ct.")) {
             r.int(n, s.get(n));
