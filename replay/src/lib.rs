@@ -10,6 +10,7 @@
 //!   read time, never stored.
 //! * [`views`]: vmstat, mpstat, free, uptime renderers.
 //! * [`replay()`] and [`info()`]: the `lpo replay` and `lpo info` commands.
+//! * [`dump()`]: `lpo dump`, time series per stream as CSV, NDJSON or Parquet.
 //!
 //! ```no_run
 //! use lpo_replay::{replay, ReplayArgs};
@@ -18,6 +19,7 @@
 //! replay(&args, &mut std::io::stdout(), &mut |w| eprintln!("{w}")).unwrap();
 //! ```
 
+pub mod dump;
 pub mod export;
 pub mod info;
 pub mod model;
@@ -27,6 +29,7 @@ pub mod time;
 pub mod views;
 
 mod run;
+pub use dump::{dump, DumpArgs};
 pub use info::info;
 pub use run::{replay, ReplayArgs};
 

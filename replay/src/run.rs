@@ -103,7 +103,13 @@ fn no_step_after(r: &RingReader, i: usize, t: i64) -> bool {
 }
 
 /// Samples with keys in [from, to], plus the one before `from` (for rates).
-fn window(r: &RingReader, from: i64, to: i64, sp: &Span, bad: &mut Vec<String>) -> Vec<SysSample> {
+pub(crate) fn window(
+    r: &RingReader,
+    from: i64,
+    to: i64,
+    sp: &Span,
+    bad: &mut Vec<String>,
+) -> Vec<SysSample> {
     let mut v = load_system(r, from, to, bad);
     let first = v.first().map(|s| s.key).unwrap_or(from);
     if first > sp.first_key {

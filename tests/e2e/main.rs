@@ -7,6 +7,7 @@ mod agreement;
 mod bad_input;
 mod conntrack;
 mod crash;
+mod dump;
 mod export;
 mod faults;
 mod kernel;
