@@ -43,6 +43,7 @@ pub mod host;
 pub mod kv;
 pub mod layout;
 pub mod log;
+pub mod perf;
 pub mod reader;
 mod ring;
 pub mod schema;

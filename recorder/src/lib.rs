@@ -27,6 +27,7 @@ pub mod clock;
 pub mod daemon;
 pub mod exits;
 pub mod host;
+pub mod perf;
 pub mod proc_stream;
 pub mod process;
 pub mod procfs;

@@ -8,5 +8,6 @@ mod bad_input;
 mod crash;
 mod faults;
 mod kernel;
+mod perf;
 mod processes;
 mod replay;
