@@ -316,7 +316,13 @@ pub fn replay(
         for b in bad.drain(..) {
             warn(format!("warning: skipped damaged perf samples: {b}"));
         }
-        if p.recorded && p.samples.is_empty() && !matches!(va, crate::views::ViewArgs::Summary) {
+        let perf_view = !matches!(va, crate::views::ViewArgs::Summary);
+        if !p.recorded && perf_view {
+            return Err(ReplayError::NoData(format!(
+                "{view}: this recording has no perf stream (recorded with --no-perf, or by an lpo without it)"
+            )));
+        }
+        if p.samples.is_empty() && perf_view {
             return Err(ReplayError::NoData(format!(
                 "{view}: no perf samples between {} and {}: {}",
                 format_local(pf, &tz),

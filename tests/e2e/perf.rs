@@ -317,7 +317,7 @@ fn perf_profile_hot_function_kernel_symbols_copy_flamegraph_script() {
     let o = replay(&r, &at, &["perf", "script", "--comm", "lpo_hotprog"]).ok("perf script");
     let ns = check_script_layout(&o.stdout, "lpo perf script");
     assert_eq!(ns, n);
-    assert!(o.stdout.contains(&format!("lpo_test_hot_spin+0x")));
+    assert!(o.stdout.contains("lpo_test_hot_spin+0x"));
     assert!(
         o.stdout.contains(&format!("({})", hot.display())),
         "dso path"

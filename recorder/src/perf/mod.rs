@@ -92,9 +92,9 @@ pub struct PerfCollector {
     pub samples_total: u64,
 }
 
-const CTX_KERNEL: u64 = b::PERF_CONTEXT_KERNEL as u64;
-const CTX_USER: u64 = b::PERF_CONTEXT_USER as u64;
-const CTX_MAX: u64 = b::PERF_CONTEXT_MAX as u64;
+const CTX_KERNEL: u64 = b::PERF_CONTEXT_KERNEL;
+const CTX_USER: u64 = b::PERF_CONTEXT_USER;
+const CTX_MAX: u64 = b::PERF_CONTEXT_MAX;
 
 fn u32_at(d: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(d.get(at..at + 4)?.try_into().ok()?))

@@ -231,7 +231,12 @@ pub fn open_all(freq: u64) -> Result<(EventKind, Vec<CpuRing>), String> {
             match CpuRing::open(kind, c, freq) {
                 Ok(r) => rings.push(r),
                 Err(e) => {
-                    last_err = format!("perf_event_open({}, cpu {c}): {e}", kind.name());
+                    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        " (CPU profiles of every process need root, CAP_PERFMON or kernel.perf_event_paranoid <= -1)"
+                    } else {
+                        ""
+                    };
+                    last_err = format!("perf_event_open({}, cpu {c}): {e}{hint}", kind.name());
                     rings.clear();
                     break;
                 }

@@ -249,10 +249,13 @@ fn map_file(p: &Path) -> Option<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&f) }.ok()
 }
 
+type CacheEntry = (Option<Arc<ElfSyms>>, u64);
+
 /// Cached ELF symbol tables, keyed by (device, inode).
 #[derive(Default)]
 pub struct ElfCache {
-    files: HashMap<(u64, u64), (Option<Arc<ElfSyms>>, u64)>,
+    /// (device, inode) → (symbols, or None if unreadable; last use).
+    files: HashMap<(u64, u64), CacheEntry>,
     symbols: usize,
     clock: u64,
     /// Where separate debug files live (`/usr/lib/debug`).

@@ -253,11 +253,11 @@ impl Filter {
                 .is_none_or(|c| c.iter().any(|c| c == d.s(s.comm)))
     }
     /// Parse a filter option; true if `a` was one.
-    fn parse<'a>(
+    fn parse(
         &mut self,
         view: &str,
         a: &str,
-        it: &mut dyn Iterator<Item = &'a String>,
+        it: &mut dyn Iterator<Item = &String>,
     ) -> Result<bool, String> {
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
@@ -371,7 +371,7 @@ pub fn parse_perf(args: &[&String]) -> Result<PerfCmd, String> {
                             "-G" | "--inverted" => Order::Caller,
                             _ => Order::Callee,
                         });
-                        let v = inline.or_else(|| None);
+                        let v = inline;
                         let mut apply = |v: &str| -> bool {
                             let mut any = false;
                             for part in v.split(',') {
