@@ -67,6 +67,12 @@ enum Cmd {
         /// Turn on kernel.task_delayacct so pidstat -d shows iodelay.
         #[arg(long)]
         delayacct: bool,
+        /// CPU profiling frequency (samples per second per CPU, with call stacks).
+        #[arg(long, default_value_t = 49, value_name = "HZ")]
+        perf_freq: u64,
+        /// Do not record CPU profiles (the perf stream).
+        #[arg(long)]
+        no_perf: bool,
     },
     /// Show what the recorded tools would have printed at TIME.
     ///
@@ -217,6 +223,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
             no_kernel,
             threads,
             delayacct,
+            perf_freq,
+            no_perf,
         } => {
             let ring = file.file.unwrap_or_else(default_ring);
             let size = lpo_replay::time::parse_size(&size).map_err(usage)?;
@@ -224,6 +232,9 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let flush = lpo_replay::time::parse_duration(&flush).map_err(usage)?;
             if interval.is_zero() || flush.is_zero() {
                 return Err(usage("--interval and --flush must be greater than zero"));
+            }
+            if !no_perf && !(1..=10_000).contains(&perf_freq) {
+                return Err(usage("--perf-freq must be between 1 and 10000"));
             }
             let duration = duration
                 .map(|d| lpo_replay::time::parse_duration(&d))
@@ -246,6 +257,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 threads,
                 delayacct,
                 kernel: !no_kernel,
+                perf_freq: (!no_perf).then_some(perf_freq),
             };
             let s = lpo_recorder::daemon::record(&opts, &mut |line| {
                 if !quiet || !line.starts_with("note") {

@@ -44,6 +44,7 @@ pub mod kmsg;
 pub mod kv;
 pub mod layout;
 pub mod log;
+pub mod perf;
 pub mod reader;
 mod ring;
 pub mod schema;

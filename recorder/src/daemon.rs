@@ -31,6 +31,9 @@ pub struct RecordOptions {
     pub delayacct: bool,
     /// Record the `kernel` stream (disks, network, interrupts, slabs).
     pub kernel: bool,
+    /// Record the `perf` stream (CPU profile with call stacks) at this
+    /// frequency in Hz; None: off.
+    pub perf_freq: Option<u64>,
 }
 
 impl RecordOptions {
@@ -48,6 +51,7 @@ impl RecordOptions {
             threads: false,
             delayacct: false,
             kernel: true,
+            perf_freq: Some(49),
         }
     }
 }
@@ -74,6 +78,7 @@ pub fn stream_specs() -> Vec<StreamSpec> {
         StreamSpec::table("process", 6, crate::proc_stream::schema()),
         StreamSpec::kv("kernel", 2),
         StreamSpec::log(crate::kmsg::STREAM, 1),
+        StreamSpec::log("perf", 3),
     ]
 }
 
@@ -125,6 +130,21 @@ pub fn record(
     let mut kmsg = crate::kmsg::Kmsg::open(std::path::Path::new("/dev/kmsg"))
         .map_err(|e| host.skipped.push(format!("kmsg: {e}")))
         .ok();
+    let mut perf = opts.perf_freq.and_then(|f| {
+        match crate::perf::PerfCollector::open(f, opts.proc_root.clone()) {
+            Ok(p) => {
+                if !p.kernel_symbols() {
+                    host.skipped
+                        .push("perf: kernel symbols (kallsyms unreadable: kptr_restrict)".into());
+                }
+                Some(p)
+            }
+            Err(e) => {
+                host.skipped.push(format!("perf: {e}"));
+                None
+            }
+        }
+    });
     host.users = crate::proc_stream::read_users(std::path::Path::new("/etc"));
     while host.to_bytes().len() > 30_000 && !host.users.is_empty() {
         host.users.truncate(host.users.len() / 2);
@@ -171,6 +191,12 @@ pub fn record(
     let kmsg_stream = kmsg
         .as_mut()
         .and_then(|k| k.attach(&w, &opts.ring, &host.boot_id));
+    let perf_stream = if perf.is_some() {
+        w.stream("perf")
+    } else {
+        None
+    };
+    let mut perf_failed = false;
     let mut kcols = Columns::default();
     let mut kern_failed = false;
     let proc_stream = if procs.is_some() {
@@ -258,6 +284,15 @@ pub fn record(
                             say(format!("warning: process sample dropped: {e}"));
                         }
                     }
+                    if let (Some(i), Some(p)) = (perf_stream, perf.as_mut()) {
+                        p.drain();
+                        if let Err(e) = p.append(&mut w, i, key, wall, mono) {
+                            if !perf_failed {
+                                say(format!("warning: perf samples dropped: {e}"));
+                                perf_failed = true;
+                            }
+                        }
+                    }
                     summary.samples += 1;
                     if opts.samples.is_some_and(|n| summary.samples >= n) {
                         break;
@@ -271,6 +306,13 @@ pub fn record(
         }
         Ok(())
     });
+    // The perf samples taken since the last tick.
+    if let (Some(i), Some(p)) = (perf_stream, perf.as_mut()) {
+        let (wall, mono) = (wall_ns(), boottime_ns());
+        let key = timeline.key(wall, mono);
+        p.drain();
+        let _ = p.append(&mut w, i, key, wall, mono);
+    }
     // Seal what is staged and msync, even when the loop failed.
     let closed = w.close();
     result?;

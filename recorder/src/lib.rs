@@ -31,6 +31,7 @@ pub mod exits;
 pub mod host;
 pub mod kmsg;
 pub mod netlink;
+pub mod perf;
 pub mod proc_stream;
 pub mod process;
 pub mod procfs;

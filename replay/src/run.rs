@@ -329,7 +329,38 @@ pub fn replay(
     } else {
         from_t
     };
+    // CPU profiles: the perf samples of the window (for --at, the 60 s ending at TIME).
+    let perf = if va.needs_perf() {
+        let (pf, kf) = if args.at.is_some() {
+            let back = va.perf_window_ns();
+            (to_t - back, k_to - back)
+        } else {
+            (from_t, k_from)
+        };
+        let p = crate::views::perf::load(&r, kf, k_to, pf, to_t, &mut bad);
+        for b in bad.drain(..) {
+            warn(format!("warning: skipped damaged perf samples: {b}"));
+        }
+        let perf_view = !matches!(va, crate::views::ViewArgs::Summary);
+        if !p.recorded && perf_view {
+            return Err(ReplayError::NoData(format!(
+                "{view}: this recording has no perf stream (recorded with --no-perf, or by an lpo without it)"
+            )));
+        }
+        if p.samples.is_empty() && perf_view {
+            return Err(ReplayError::NoData(format!(
+                "{view}: no perf samples between {} and {}: {}",
+                format_local(pf, &tz),
+                format_local(to_t, &tz),
+                range_msg()
+            )));
+        }
+        Some(p)
+    } else {
+        None
+    };
     let data = crate::views::Data {
+        perf: perf.as_ref(),
         host: &h,
         header: &host,
         sys: &samples,

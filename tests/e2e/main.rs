@@ -13,5 +13,6 @@ mod faults;
 mod kernel;
 mod kmsg;
 mod mutation;
+mod perf;
 mod processes;
 mod replay;

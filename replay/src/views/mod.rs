@@ -6,6 +6,7 @@
 pub mod dmesg;
 pub mod net;
 pub mod netdisk;
+pub mod perf;
 pub mod process;
 pub mod system;
 
@@ -38,6 +39,8 @@ pub const VIEWS: &[&str] = &[
     "slabtop",
     "dmesg",
     "conntrack",
+    "perf",
+    "flamegraph",
 ];
 
 /// Network reports of `sar -n`.
@@ -69,6 +72,8 @@ pub enum ViewArgs {
     Dmesg(dmesg::DmesgOpts),
     /// `conntrack`, `ss -ltn`, `ss -tan` (views/net.rs).
     Net(net::NetView),
+    Perf(perf::PerfCmd),
+    Flamegraph(perf::FlameOpts),
 }
 
 impl ViewArgs {
@@ -96,6 +101,17 @@ impl ViewArgs {
                 | ViewArgs::Slabtop(_)
                 | ViewArgs::Net(_)
         )
+    }
+    /// Does this view read the `perf` stream (CPU profiles)?
+    pub fn needs_perf(&self) -> bool {
+        matches!(
+            self,
+            ViewArgs::Summary | ViewArgs::Perf(_) | ViewArgs::Flamegraph(_)
+        )
+    }
+    /// For `--at`, the window of perf samples: the 60 s ending at TIME.
+    pub fn perf_window_ns(&self) -> i64 {
+        60_000_000_000
     }
     /// For `--at`, how far back the view looks (exits: a window ending at TIME).
     pub fn at_window_ns(&self) -> i64 {
@@ -377,6 +393,14 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             Ok(ViewArgs::Slabtop(o))
         }
         "dmesg" => dmesg::parse_args(it).map(ViewArgs::Dmesg),
+        "perf" => {
+            let a: Vec<&String> = it.collect();
+            perf::parse_perf(&a).map(ViewArgs::Perf)
+        }
+        "flamegraph" => {
+            let a: Vec<&String> = it.collect();
+            perf::parse_flame(&a).map(ViewArgs::Flamegraph)
+        }
         _ => Err(format!(
             "unknown view {view:?}; views: {}",
             VIEWS.join(", ")
@@ -401,6 +425,8 @@ pub struct Data<'a> {
     pub exits: &'a [ExitEvent],
     /// Kernel log lines near TIME (summary, dmesg); None: no kmsg stream.
     pub kmsg: Option<&'a [dmesg::KmsgLine]>,
+    /// CPU profile samples of the window, when the view needs them.
+    pub perf: Option<&'a perf::PerfData>,
     /// Window shown, unix ns (for exits).
     pub from_ns: i64,
     pub to_ns: i64,
@@ -504,6 +530,13 @@ fn need_procs(d: &Data) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn need_perf<'a>(d: &Data<'a>) -> Result<&'a perf::PerfData, String> {
+    d.perf.filter(|p| p.recorded).ok_or_else(|| {
+        "this recording has no perf stream (recorded with --no-perf, or by an lpo without it)"
+            .to_string()
+    })
 }
 
 /// Render `view` over the loaded data.
@@ -667,6 +700,17 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
         (ViewArgs::Dmesg(o), false) => dmesg::render_text(d.kmsg.unwrap_or(&[]), o, &tz),
         (ViewArgs::Dmesg(o), true) => json_text(dmesg::render_json(d.kmsg.unwrap_or(&[]), o, &tz)),
         (ViewArgs::Net(v), _) => net::render(v, sys, host, j)?,
+        (ViewArgs::Perf(perf::PerfCmd::Report(o)), false) => {
+            perf::report_text(need_perf(d)?, o, &tz)
+        }
+        (ViewArgs::Perf(perf::PerfCmd::Report(o)), true) => {
+            json_text(perf::report_json(need_perf(d)?, o, &tz))
+        }
+        (ViewArgs::Perf(perf::PerfCmd::Script(f)), false) => perf::script_text(need_perf(d)?, f),
+        (ViewArgs::Perf(perf::PerfCmd::Script(f)), true) => {
+            json_text(perf::script_json(need_perf(d)?, f, &tz))
+        }
+        (ViewArgs::Flamegraph(o), _) => perf::flamegraph(need_perf(d)?, o, &tz)?,
         (ViewArgs::Summary, false) => summary_text(d, &u),
         (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
     };
@@ -798,6 +842,9 @@ fn summary_text(d: &Data, u: &Users) -> String {
     if let Some(k) = d.kmsg {
         out.push_str(&dmesg::summary_text(k, d.to_ns, &host.tz));
     }
+    if let Some(p) = d.perf.filter(|p| !p.samples.is_empty()) {
+        out.push_str(&perf::summary_text(p));
+    }
     out
 }
 
@@ -821,6 +868,7 @@ fn summary_json(d: &Data, u: &Users) -> Value {
         "vmstat": system::vmstat_json(&system::vmstat_row(prev, cur, host), host),
         "top_cpu": cpu.iter().map(|(p, r)| serde_json::json!({"pid": r.pid, "user": name(r.uid), "%CPU": p, "comm": r.comm})).collect::<Vec<_>>(),
         "top_io": io.iter().map(|(rd, wr, r)| serde_json::json!({"pid": r.pid, "user": name(r.uid), "kB_rd/s": rd, "kB_wr/s": wr, "comm": r.comm})).collect::<Vec<_>>(),
+        "top_symbols": d.perf.map(perf::summary_json).unwrap_or(Value::Array(Vec::new())),
     });
     if let Some(k) = d.kmsg {
         v["kernel_events"] = dmesg::summary_json(k, d.to_ns, &host.tz);

@@ -1,0 +1,364 @@
+//! Symbolization at record time: kernel addresses through /proc/kallsyms,
+//! user addresses through the ELF symbol tables (.symtab, .dynsym, or a
+//! separate debug file found by build-id under /usr/lib/debug) of the
+//! mapped files. Files are cached by (device, inode), at most
+//! [`MAX_CACHED_FILES`] files and [`MAX_CACHED_SYMBOLS`] symbols in all; the
+//! least recently used go first.
+
+use object::{Object, ObjectSegment, ObjectSymbol};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const MAX_CACHED_FILES: usize = 256;
+pub const MAX_CACHED_SYMBOLS: usize = 4_000_000;
+/// Files larger than this are not parsed (symbols then show as unknown).
+const MAX_ELF_BYTES: u64 = 1 << 30;
+
+/// A sorted table of (address, name) with an arena for the names.
+#[derive(Debug, Default)]
+struct SymTable {
+    /// (start, size (0: unknown), name offset, name length), sorted by start.
+    syms: Vec<(u64, u64, u32, u32)>,
+    names: String,
+}
+
+impl SymTable {
+    fn push(&mut self, start: u64, size: u64, name: &str) {
+        if self.names.len() + name.len() > u32::MAX as usize {
+            return;
+        }
+        let off = self.names.len() as u32;
+        self.names.push_str(name);
+        self.syms.push((start, size, off, name.len() as u32));
+    }
+    fn finish(&mut self) {
+        self.syms.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
+        self.syms.dedup_by_key(|s| s.0);
+    }
+    /// The symbol containing `addr` (a symbol of unknown size covers up to
+    /// the next one), and the offset of `addr` inside it.
+    fn lookup(&self, addr: u64) -> Option<(&str, u64)> {
+        let i = self.syms.partition_point(|s| s.0 <= addr);
+        let (start, size, off, len) = *self.syms.get(i.checked_sub(1)?)?;
+        if size != 0 && addr >= start.saturating_add(size) {
+            return None;
+        }
+        let name = self.names.get(off as usize..(off + len) as usize)?;
+        Some((name, addr - start))
+    }
+    fn len(&self) -> usize {
+        self.syms.len()
+    }
+}
+
+/// /proc/kallsyms, sorted.
+#[derive(Debug, Default)]
+pub struct KernelSyms {
+    table: SymTable,
+    /// Module name per symbol start (empty: the kernel image).
+    modules: HashMap<u64, Arc<str>>,
+}
+
+impl KernelSyms {
+    /// Read `kallsyms` (text symbols only). All-zero addresses (kptr_restrict,
+    /// no privilege) give an empty table.
+    pub fn load(path: &Path) -> KernelSyms {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        KernelSyms::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> KernelSyms {
+        let mut k = KernelSyms::default();
+        let mut mods: HashMap<&str, Arc<str>> = HashMap::new();
+        for line in text.lines() {
+            let mut it = line.split_ascii_whitespace();
+            let (Some(a), Some(t), Some(name)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            if !matches!(t, "t" | "T" | "w" | "W") {
+                continue;
+            }
+            let Ok(addr) = u64::from_str_radix(a, 16) else {
+                continue;
+            };
+            if addr == 0 {
+                continue;
+            }
+            k.table.push(addr, 0, name);
+            if let Some(m) = it.next() {
+                let m = m.trim_start_matches('[').trim_end_matches(']');
+                let m = mods
+                    .entry(m)
+                    .or_insert_with(|| Arc::from(format!("[{m}]")))
+                    .clone();
+                k.modules.insert(addr, m);
+            }
+        }
+        k.table.finish();
+        k
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.len() == 0
+    }
+
+    /// (symbol, offset, dso) of a kernel address.
+    pub fn lookup(&self, addr: u64) -> Option<(&str, u64, &str)> {
+        let (name, off) = self.table.lookup(addr)?;
+        // Far from any symbol (past the end of the text): unknown.
+        if off > 1 << 24 {
+            return None;
+        }
+        let dso = self
+            .modules
+            .get(&(addr - off))
+            .map(|m| &**m)
+            .unwrap_or("[kernel.kallsyms]");
+        Some((name, off, dso))
+    }
+}
+
+/// Symbols of one ELF file and how file offsets map to its addresses. The
+/// names stay in the mapped file (page cache), not copied.
+pub struct ElfSyms {
+    /// (start, size (0: unknown), which map, name offset, name length), sorted.
+    syms: Vec<(u64, u64, u8, u32, u32)>,
+    maps: Vec<memmap2::Mmap>,
+    /// PT_LOAD segments: (file offset, file size, virtual address).
+    loads: Vec<(u64, u64, u64)>,
+}
+
+impl ElfSyms {
+    /// Symbol (demangled) and offset of the byte at `file_off` in the file.
+    pub fn lookup(&self, file_off: u64) -> Option<(String, u64)> {
+        let &(off, _, vaddr) = self
+            .loads
+            .iter()
+            .find(|(o, sz, _)| file_off >= *o && file_off - *o < *sz)?;
+        let addr = file_off - off + vaddr;
+        let i = self.syms.partition_point(|s| s.0 <= addr);
+        let (start, size, m, noff, nlen) = *self.syms.get(i.checked_sub(1)?)?;
+        if size != 0 && addr >= start.saturating_add(size) {
+            return None;
+        }
+        let bytes = self
+            .maps
+            .get(m as usize)?
+            .get(noff as usize..noff as usize + nlen as usize)?;
+        let name = String::from_utf8_lossy(bytes);
+        let name = match rustc_demangle::try_demangle(&name) {
+            Ok(d) => format!("{d:#}"),
+            Err(_) => name.into_owned(),
+        };
+        Some((name, addr - start))
+    }
+
+    /// Parse a mapped ELF file; `debug` is an optional separate debug file
+    /// whose symbols serve a stripped file.
+    pub fn parse(data: memmap2::Mmap, debug: Option<memmap2::Mmap>) -> Option<ElfSyms> {
+        let mut e = ElfSyms {
+            syms: Vec::new(),
+            maps: Vec::new(),
+            loads: Vec::new(),
+        };
+        let has_symtab;
+        {
+            let f = object::File::parse(&data[..]).ok()?;
+            for s in f.segments() {
+                let (off, size) = s.file_range();
+                if size > 0 {
+                    e.loads.push((off, size, s.address()));
+                }
+            }
+            has_symtab = f.symbol_table().is_some();
+            add_symbols(&f, &data[..], 0, &mut e.syms);
+        }
+        e.maps.push(data);
+        if !has_symtab {
+            if let Some(d) = debug {
+                if let Ok(f) = object::File::parse(&d[..]) {
+                    add_symbols(&f, &d[..], 1, &mut e.syms);
+                }
+                e.maps.push(d);
+            }
+        }
+        e.syms.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
+        e.syms.dedup_by_key(|s| s.0);
+        e.syms.shrink_to_fit();
+        // The pages read while indexing need not stay resident: lookups
+        // fault back the few they touch from the page cache.
+        for m in &e.maps {
+            // SAFETY: advice on our own read-only file mapping; DONTNEED on a
+            // private unmodified file mapping only drops resident pages.
+            unsafe {
+                libc::madvise(
+                    m.as_ptr() as *mut libc::c_void,
+                    m.len(),
+                    libc::MADV_DONTNEED,
+                )
+            };
+        }
+        Some(e)
+    }
+
+    pub fn build_id(data: &[u8]) -> Option<Vec<u8>> {
+        object::File::parse(data)
+            .ok()?
+            .build_id()
+            .ok()?
+            .map(|b| b.to_vec())
+    }
+
+    fn count(&self) -> usize {
+        self.syms.len()
+    }
+}
+
+fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<(u64, u64, u8, u32, u32)>) {
+    let lo = base.as_ptr() as usize;
+    for s in f.symbols().chain(f.dynamic_symbols()) {
+        if s.kind() != object::SymbolKind::Text || s.is_undefined() || s.address() == 0 {
+            continue;
+        }
+        let Ok(n) = s.name_bytes() else { continue };
+        let at = (n.as_ptr() as usize).wrapping_sub(lo);
+        if n.is_empty() || at > u32::MAX as usize || at + n.len() > base.len() {
+            continue;
+        }
+        out.push((
+            s.address(),
+            s.size(),
+            map,
+            at as u32,
+            n.len().min(u32::MAX as usize) as u32,
+        ));
+    }
+}
+
+/// Map a regular file read-only. Binaries and libraries are replaced by
+/// rename, not rewritten in place (a running executable cannot be written),
+/// so the mapping stays valid; only the pages we touch are read.
+fn map_file(p: &Path) -> Option<memmap2::Mmap> {
+    let f = std::fs::File::open(p).ok()?;
+    let md = f.metadata().ok()?;
+    if !md.is_file() || md.len() < 64 || md.len() > MAX_ELF_BYTES {
+        return None;
+    }
+    // SAFETY: a read-only private mapping of a regular file; see above.
+    unsafe { memmap2::Mmap::map(&f) }.ok()
+}
+
+type CacheEntry = (Option<Arc<ElfSyms>>, u64);
+
+/// Cached ELF symbol tables, keyed by (device, inode).
+#[derive(Default)]
+pub struct ElfCache {
+    /// (device, inode) → (symbols, or None if unreadable; last use).
+    files: HashMap<(u64, u64), CacheEntry>,
+    symbols: usize,
+    clock: u64,
+    /// Where separate debug files live (`/usr/lib/debug`).
+    pub debug_root: PathBuf,
+}
+
+impl ElfCache {
+    pub fn new() -> ElfCache {
+        ElfCache {
+            debug_root: "/usr/lib/debug".into(),
+            ..Default::default()
+        }
+    }
+
+    /// The symbols of the file (dev, ino), opening it from the first path
+    /// of `paths` that reads (a failure is cached too).
+    pub fn get(&mut self, key: (u64, u64), paths: &[PathBuf]) -> Option<Arc<ElfSyms>> {
+        self.clock += 1;
+        if let Some(e) = self.files.get_mut(&key) {
+            e.1 = self.clock;
+            return e.0.clone();
+        }
+        let loaded = paths.iter().find_map(|p| self.load(p)).map(Arc::new);
+        let n = loaded.as_ref().map(|e| e.count()).unwrap_or(0);
+        while !self.files.is_empty()
+            && (self.files.len() >= MAX_CACHED_FILES || self.symbols + n > MAX_CACHED_SYMBOLS)
+        {
+            let Some((&old, _)) = self.files.iter().min_by_key(|e| e.1 .1) else {
+                break;
+            };
+            if let Some((Some(e), _)) = self.files.remove(&old) {
+                self.symbols -= e.count();
+            }
+        }
+        self.symbols += n;
+        self.files.insert(key, (loaded.clone(), self.clock));
+        loaded
+    }
+
+    fn load(&self, p: &Path) -> Option<ElfSyms> {
+        let data = map_file(p)?;
+        let debug = ElfSyms::build_id(&data)
+            .filter(|b| b.len() >= 2)
+            .and_then(|b| {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                map_file(
+                    &self
+                        .debug_root
+                        .join(".build-id")
+                        .join(&hex[..2])
+                        .join(format!("{}.debug", &hex[2..])),
+                )
+            });
+        ElfSyms::parse(data, debug)
+    }
+
+    pub fn cached_files(&self) -> usize {
+        self.files.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kallsyms_lookup() {
+        let k = KernelSyms::parse(
+            "ffffffff81000000 T _stext\nffffffff81000100 t foo\nffffffff81000000 D data\n\
+             ffffffffc0200000 t mod_fn\t[nf_conntrack]\n0000000000000000 T zero\nbad line\n",
+        );
+        assert_eq!(
+            k.lookup(0xffffffff81000104),
+            Some(("foo", 4, "[kernel.kallsyms]"))
+        );
+        assert_eq!(
+            k.lookup(0xffffffff81000010),
+            Some(("_stext", 0x10, "[kernel.kallsyms]"))
+        );
+        assert_eq!(
+            k.lookup(0xffffffffc0200008),
+            Some(("mod_fn", 8, "[nf_conntrack]"))
+        );
+        assert_eq!(k.lookup(0x1000), None);
+        assert!(KernelSyms::parse("0000000000000000 T x\n").is_empty());
+    }
+
+    #[test]
+    fn own_binary_symbols() {
+        // The test binary itself is an ELF file with symbols.
+        let e = ElfSyms::parse(map_file(Path::new("/proc/self/exe")).unwrap(), None).unwrap();
+        assert!(e.count() > 100);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x");
+        std::fs::write(&p, vec![b'x'; 100]).unwrap();
+        assert!(ElfSyms::parse(map_file(&p).unwrap(), None).is_none());
+        // Garbage never panics.
+        let exe = std::fs::read("/proc/self/exe").unwrap();
+        let mut junk = exe[..65536.min(exe.len())].to_vec();
+        for i in (16..junk.len()).step_by(7) {
+            junk[i] ^= 0x5a;
+        }
+        std::fs::write(&p, &junk).unwrap();
+        let _ = ElfSyms::parse(map_file(&p).unwrap(), None);
+    }
+}
