@@ -21,7 +21,7 @@ use crate::time::{format_local, parse_time, TimeContext};
 use crate::{host_tz, ReplayError};
 use lpo_format::layout::{plan_exact, CODEC_KV, CODEC_LOG, CODEC_TABLE};
 use lpo_format::table::{Attrs, RowIn};
-use lpo_format::{Batch, RingReader, RingWriter, StreamSpec};
+use lpo_format::{Batch, BlockRead, RingReader, RingWriter, StreamSpec};
 use std::path::PathBuf;
 
 /// Arguments of `lpo export`.
@@ -64,8 +64,12 @@ fn canonical(name: &str) -> &str {
 }
 
 struct Plan {
+    /// The source stream.
+    src: usize,
     spec: StreamSpec,
-    batches: Vec<Batch>,
+    sources: Vec<Src>,
+    /// Samples the sources hold (for progress).
+    expected: u64,
     index_entries: u64,
     staging: u64,
     data: u64,
@@ -155,55 +159,54 @@ pub fn export(
         if ![CODEC_KV, CODEC_TABLE, CODEC_LOG].contains(&e.codec) {
             continue; // a codec this reader does not know: nothing it could copy faithfully
         }
-        let mut batches = r.batches(i, kf, kt, &mut |err| bad.push(err.to_string()));
-        if e.codec != CODEC_LOG {
-            trim(&r, i, &mut batches, kf, kt, &mut bad);
-        }
-        batches.retain(|b| !b.is_empty());
-        // Size the region from the source blocks it covers.
-        let (mut src_bytes, mut max_raw, mut n_blocks) = (0u64, 0u64, 0u64);
+        // The blocks to read (one at a time, when writing: memory stays at
+        // about one block whatever the window), sized from the index alone.
         let (t, n) = (r.seqs(i).start, r.seqs(i).end);
+        let mut sources = Vec::new();
+        let (mut src_bytes, mut max_raw, mut expected) = (0u64, 0u64, 0u64);
         if let Some(start) = r.find_block(i, kf).or((t < n).then_some(t)) {
-            for seq in start..n {
-                let Some(ent) = r.entry(i, seq) else { continue };
-                if ent.first_key > kt {
-                    break;
+            // kv and table streams also need the sample just before the window.
+            let first = if e.codec != CODEC_LOG && start > t {
+                start - 1
+            } else {
+                start
+            };
+            for seq in first..n {
+                if let Some(ent) = r.entry(i, seq) {
+                    if ent.first_key > kt {
+                        break;
+                    }
+                    src_bytes += ent.total_len as u64;
+                    max_raw = max_raw.max(r.raw_len(i, seq).unwrap_or(ent.total_len) as u64);
+                    expected += ent.n_samples as u64;
                 }
-                src_bytes += ent.total_len as u64;
-                max_raw = max_raw.max(r.raw_len(i, seq).unwrap_or(ent.total_len) as u64);
-                n_blocks += 1;
+                sources.push(Src::Block(seq));
             }
         }
+        sources.push(Src::Staged);
         let staged = r.head(i).staging_len.min(e.staging_len);
         max_raw = max_raw.max(staged);
         let mut spec = match e.codec {
             CODEC_KV => StreamSpec::kv(name, 1),
             CODEC_LOG => StreamSpec::log(name, 1),
-            _ => StreamSpec::table(
-                name,
-                1,
-                match batches.first() {
-                    Some(Batch::Table(b)) => b.schema.clone(),
-                    _ => lpo_format::schema::process::table_schema(),
-                },
-            ),
+            // The source's own field names (one block decoded to learn them).
+            _ => StreamSpec::table(name, 1, table_schema_of(&r, i, &sources)),
         };
         spec.kind = e.kind;
         spec.max_block_samples = u32::MAX;
         spec.max_block_span_ns = i64::MAX;
         let factor = if e.codec == CODEC_LOG { 2 } else { 6 };
         plans.push(Plan {
+            src: i,
             spec,
-            index_entries: (n_blocks + batches.len() as u64 + 8) * 2,
+            index_entries: (sources.len() as u64 + 8) * 4,
             staging: (max_raw * factor + (64 << 10)).min(e.staging_len.max(128 << 10)),
             data: src_bytes + staged + 2 * max_raw + (256 << 10),
-            batches,
+            sources,
+            expected,
         });
     }
-    let total: u64 = plans
-        .iter()
-        .flat_map(|p| p.batches.iter().map(|b| b.len() as u64))
-        .sum();
+    let total: u64 = plans.iter().map(|p| p.expected).sum();
     let out_host = red.host();
     let mut exact = false;
     for attempt in 0..6 {
@@ -226,17 +229,28 @@ pub fn export(
         let mut done = 0u64;
         let mut ok = true;
         let mut kept = Vec::new();
+        // Damaged blocks are reported once, from the first pass.
+        let mut pass_bad = Vec::new();
         for p in &plans {
             let wi = w.stream(&p.spec.name).expect("planned");
-            let mut n = 0u64;
-            for b in &p.batches {
-                ok &= write_batch(&mut w, wi, b, &mut red)?;
-                w.seal_stream(wi)?;
-                n += b.len() as u64;
-                done += b.len() as u64;
-                progress(done, total);
-            }
+            let (good, n) = copy_stream(
+                &r,
+                p,
+                &mut w,
+                wi,
+                &mut red,
+                (kf, kt),
+                &mut pass_bad,
+                &mut |k| {
+                    done += k;
+                    progress(done.min(total), total);
+                },
+            )?;
+            ok &= good;
             kept.push((p.spec.name.clone(), n));
+        }
+        if attempt == 0 {
+            bad.extend(pass_bad);
         }
         if ok && !exact {
             // Sized generously: now that the real sizes are known, write it
@@ -283,58 +297,134 @@ pub fn export(
             p.index_entries = p.index_entries.saturating_mul(2);
         }
         red.reset_counts();
-        let _ = attempt; // bounded: at most 4 tries, each twice the size
     }
     Err(ReplayError::NoData(
         "the capture could not be sized to hold the window (please report this)".into(),
     ))
 }
 
-/// Keep samples with keys in [predecessor of kf, kt].
-fn trim(
+fn table_schema_of(r: &RingReader, i: usize, sources: &[Src]) -> lpo_format::table::TableSchema {
+    for src in sources {
+        let b = match src {
+            Src::Block(seq) => match r.read_block(i, *seq) {
+                Ok(BlockRead::Ok(b)) => b,
+                _ => continue,
+            },
+            Src::Staged => match r.staged(i) {
+                Ok(b) => b,
+                Err(_) => continue,
+            },
+        };
+        if let Batch::Table(t) = b {
+            if !t.schema.values.is_empty() {
+                return t.schema;
+            }
+        }
+    }
+    lpo_format::schema::process::table_schema()
+}
+
+/// Where a source batch comes from.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    Block(u64),
+    Staged,
+}
+
+/// Copy one stream's part of the window, one source block at a time.
+/// Returns (every log block stayed whole, samples written).
+#[allow(clippy::too_many_arguments)]
+fn copy_stream(
     r: &RingReader,
-    i: usize,
-    batches: &mut Vec<Batch>,
-    kf: i64,
-    kt: i64,
+    p: &Plan,
+    w: &mut RingWriter,
+    wi: usize,
+    red: &mut Redactor,
+    (kf, kt): (i64, i64),
     bad: &mut Vec<String>,
-) {
-    let mut prev = batches
-        .iter()
-        .flat_map(|b| b.times())
-        .map(|t| t.0)
-        .filter(|k| *k < kf)
-        .max();
-    if prev.is_none() {
-        // The predecessor may be in the block before.
-        let before = r.batches(
-            i,
-            kf.saturating_sub(3600 * 1_000_000_000),
-            kf - 1,
-            &mut |e| bad.push(e.to_string()),
-        );
-        if let Some(b) = before.into_iter().rev().find(|b| !b.is_empty()) {
-            prev = b.times().last().map(|t| t.0);
-            batches.insert(0, b);
+    progress: &mut dyn FnMut(u64),
+) -> Result<(bool, u64), ReplayError> {
+    let log = p.spec.codec == CODEC_LOG;
+    let (mut ok, mut n, mut last_key, mut started) = (true, 0u64, i64::MIN, false);
+    let mut pred: Option<Batch> = None;
+    for src in &p.sources {
+        let b = match src {
+            Src::Block(seq) => match r.read_block(p.src, *seq) {
+                Ok(BlockRead::Ok(b)) => b,
+                Ok(BlockRead::Gone) => continue,
+                Err(e) => {
+                    bad.push(e.to_string());
+                    continue;
+                }
+            },
+            Src::Staged => match r.staged(p.src) {
+                Ok(b) => b,
+                Err(e) => {
+                    bad.push(e.to_string());
+                    continue;
+                }
+            },
+        };
+        let times = b.times();
+        let (Some(first), Some(last)) = (times.first(), times.last()) else {
+            continue;
+        };
+        // The staged tail can repeat the newest block after a crash: skip it.
+        if first.0 <= last_key {
+            continue;
         }
+        last_key = last.0;
+        progress(times.len() as u64);
+        if log {
+            if first.0 <= kt && last.0 >= kf {
+                ok &= write_batch(w, wi, &b, red)?;
+                w.seal_stream(wi)?;
+                n += times.len() as u64;
+            }
+            continue;
+        }
+        if let Some(k) = times.iter().map(|t| t.0).filter(|k| *k < kf).max() {
+            pred = Some(slice(&b, k, k));
+        }
+        let inside = slice(&b, kf, kt);
+        if inside.is_empty() {
+            continue;
+        }
+        if !started {
+            started = true;
+            if let Some(pb) = pred.take() {
+                write_batch(w, wi, &pb, red)?;
+                w.seal_stream(wi)?;
+                n += 1;
+            }
+        }
+        write_batch(w, wi, &inside, red)?;
+        w.seal_stream(wi)?;
+        n += inside.len() as u64;
     }
-    let lo = prev.unwrap_or(kf);
-    for b in batches.iter_mut() {
-        match b {
-            Batch::Kv(k) => k.samples.retain(|s| s.key >= lo && s.key <= kt),
-            Batch::Table(t) => *t = slice_table(t, lo, kt),
-            Batch::Log(_) => {}
+    Ok((ok, n))
+}
+
+/// The samples of a kv or table batch with keys in [lo, hi].
+fn slice(b: &Batch, lo: i64, hi: i64) -> Batch {
+    match b {
+        Batch::Kv(k) => {
+            let mut k2 = lpo_format::kv::KvBatch {
+                boot_id: k.boot_id,
+                names: k.names.clone(),
+                samples: Vec::new(),
+            };
+            k2.samples = k
+                .samples
+                .iter()
+                .filter(|s| s.key >= lo && s.key <= hi)
+                .cloned()
+                .collect();
+            Batch::Kv(k2)
         }
+        Batch::Table(t) => Batch::Table(slice_table(t, lo, hi)),
+        Batch::Log(l) => Batch::Log(l.clone()),
     }
-    // The same sample can come twice (staged tail after a crash): keep the first.
-    let mut last = i64::MIN;
-    batches.retain_mut(|b| {
-        let keep = b.times().first().is_some_and(|t| t.0 > last);
-        if keep {
-            last = b.times().last().map(|t| t.0).unwrap_or(last);
-        }
-        keep
-    });
 }
 
 /// The samples of a table batch with keys in [lo, hi].
