@@ -31,6 +31,10 @@ pub struct RecordOptions {
     pub delayacct: bool,
     /// Record the `kernel` stream (disks, network, interrupts, slabs).
     pub kernel: bool,
+    /// Record the `ftrace` stream (default events plus `events`).
+    pub ftrace: bool,
+    /// Extra trace events, `group:name[:filter]`.
+    pub events: Vec<crate::ftrace::EventSpec>,
 }
 
 impl RecordOptions {
@@ -48,6 +52,8 @@ impl RecordOptions {
             threads: false,
             delayacct: false,
             kernel: true,
+            ftrace: true,
+            events: Vec::new(),
         }
     }
 }
@@ -73,6 +79,7 @@ pub fn stream_specs() -> Vec<StreamSpec> {
         StreamSpec::kv("system", 1),
         StreamSpec::table("process", 6, crate::proc_stream::schema()),
         StreamSpec::kv("kernel", 2),
+        StreamSpec::log("ftrace", 3),
     ]
 }
 
@@ -121,6 +128,20 @@ pub fn record(
     } else {
         None
     };
+    let mut ftrace = None;
+    if opts.ftrace {
+        let mut notes = Vec::new();
+        match crate::ftrace::FtraceCollector::open(true, &opts.events, &mut |l| notes.push(l)) {
+            Ok(f) => ftrace = Some(f),
+            Err(e) => host.skipped.push(format!("ftrace: {e}")),
+        }
+        for n in notes {
+            match n.strip_prefix("skipped: ") {
+                Some(s) => host.skipped.push(s.to_string()),
+                None => say(n),
+            }
+        }
+    }
     host.users = crate::proc_stream::read_users(std::path::Path::new("/etc"));
     while host.to_bytes().len() > 30_000 && !host.users.is_empty() {
         host.users.truncate(host.users.len() / 2);
@@ -171,6 +192,17 @@ pub fn record(
     } else {
         None
     };
+    let ftrace_stream = if ftrace.is_some() {
+        w.stream("ftrace")
+    } else {
+        None
+    };
+    if ftrace_stream.is_none() {
+        if let Some(f) = ftrace.take() {
+            let _ = f.close();
+        }
+    }
+    let mut ftrace_failed = false;
     let mut rows = Vec::new();
     let mut row_buf = crate::proc_stream::Rows::new();
     let mut exit_buf = Vec::new();
@@ -195,6 +227,10 @@ pub fn record(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut flush =
             tokio::time::interval_at(tokio::time::Instant::now() + opts.flush, opts.flush);
+        // Trace pages are read more often than samples are taken, so the
+        // kernel's per-CPU buffers never need to hold a whole interval.
+        let mut ftrace_read = tokio::time::interval(opts.interval.min(Duration::from_millis(250)));
+        ftrace_read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
         let sleep_until = async move {
             match deadline {
@@ -248,9 +284,25 @@ pub fn record(
                             say(format!("warning: process sample dropped: {e}"));
                         }
                     }
+                    if let (Some(s), Some(f)) = (ftrace_stream, ftrace.as_mut()) {
+                        f.read();
+                        f.prepare();
+                        if let Err(e) = w.append_log(s, key, wall, mono, &mut |fresh, buf| f.encode(fresh, buf)) {
+                            if !ftrace_failed {
+                                say(format!("warning: ftrace sample dropped: {e}"));
+                                ftrace_failed = true;
+                            }
+                        }
+                        f.clear();
+                    }
                     summary.samples += 1;
                     if opts.samples.is_some_and(|n| summary.samples >= n) {
                         break;
+                    }
+                }
+                _ = ftrace_read.tick(), if ftrace_stream.is_some() => {
+                    if let Some(f) = ftrace.as_mut() {
+                        f.read();
                     }
                 }
                 _ = flush.tick() => w.flush()?,
@@ -263,6 +315,13 @@ pub fn record(
     });
     // Seal what is staged and msync, even when the loop failed.
     let closed = w.close();
+    if let Some(f) = ftrace {
+        let (n, lost) = (f.events, f.lost);
+        if let Err(e) = f.close() {
+            say(format!("warning: ftrace: {e}"));
+        }
+        say(format!("note: ftrace: {n} events recorded, {lost} lost"));
+    }
     result?;
     closed?;
     Ok(summary)

@@ -26,6 +26,7 @@
 pub mod clock;
 pub mod daemon;
 pub mod exits;
+pub mod ftrace;
 pub mod host;
 pub mod proc_stream;
 pub mod process;
