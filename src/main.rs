@@ -67,6 +67,12 @@ enum Cmd {
         /// Turn on kernel.task_delayacct so pidstat -d shows iodelay.
         #[arg(long)]
         delayacct: bool,
+        /// Do not record kernel trace events (the ftrace stream).
+        #[arg(long)]
+        no_ftrace: bool,
+        /// Trace events to record besides the defaults: GROUP:EVENT[:FILTER],...
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        events: Vec<String>,
     },
     /// Show what the recorded tools would have printed at TIME.
     ///
@@ -97,6 +103,29 @@ enum Cmd {
             value_name = "VIEW"
         )]
         view: Vec<String>,
+    },
+    /// Write a window of the recording in another format.
+    ///
+    /// Formats: perfetto (Chrome trace-event JSON of the kernel trace events:
+    /// per-CPU scheduling, threads, block I/O; opens in the Perfetto UI).
+    Export {
+        #[command(flatten)]
+        file: FileArg,
+        /// Output format.
+        #[arg(long, default_value = "lpo", value_name = "FORMAT")]
+        format: String,
+        /// Start of the window (TIME).
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        from: String,
+        /// End of the window (TIME).
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        to: String,
+        /// Output file ("-": standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Read times in UTC instead of the recorded host's time zone.
+        #[arg(long)]
+        utc: bool,
     },
     /// Describe a ring or capture: host, time range, streams, integrity.
     Info {
@@ -152,7 +181,14 @@ fn run(cli: Cli) -> Result<(), Fail> {
             no_kernel,
             threads,
             delayacct,
+            no_ftrace,
+            events,
         } => {
+            let events = events
+                .iter()
+                .map(|e| lpo_recorder::ftrace::EventSpec::parse(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| usage(format!("--events {e}")))?;
             let ring = file.file.unwrap_or_else(default_ring);
             let size = lpo_replay::time::parse_size(&size).map_err(usage)?;
             let interval = lpo_replay::time::parse_duration(&interval).map_err(usage)?;
@@ -181,6 +217,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 threads,
                 delayacct,
                 kernel: !no_kernel,
+                ftrace: !no_ftrace,
+                events,
             };
             let s = lpo_recorder::daemon::record(&opts, &mut |line| {
                 if !quiet || !line.starts_with("note") {
@@ -235,6 +273,62 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let mut out = std::io::stdout().lock();
             lpo_replay::replay(&args, &mut out, &mut |w| eprintln!("lpo: {w}"))
                 .map_err(|e| Fail(e.exit_code(), e.to_string()))
+        }
+        Cmd::Export {
+            file,
+            format,
+            from,
+            to,
+            output,
+            utc,
+        } => {
+            const FORMATS: &str = "perfetto";
+            match format.as_str() {
+                "perfetto" => {}
+                "lpo" => {
+                    return Err(usage(format!(
+                        "export: --format lpo (a capture file) is not implemented yet; formats: {FORMATS}"
+                    )))
+                }
+                f => return Err(usage(format!("export: unknown --format {f:?}; formats: {FORMATS}"))),
+            }
+            let args = lpo_replay::perfetto::ExportArgs {
+                file: file.file.unwrap_or_else(default_ring),
+                from,
+                to,
+                utc,
+                now_ns: None,
+            };
+            let mut warn = |w: String| eprintln!("lpo: {w}");
+            let fail = |e: lpo_replay::ReplayError| Fail(e.exit_code(), e.to_string());
+            if output.as_os_str() == "-" {
+                let mut out = std::io::stdout().lock();
+                lpo_replay::perfetto::export_perfetto(&args, &mut out, &mut warn).map_err(fail)?;
+            } else {
+                // Written beside the target and renamed, so a failed export leaves no half file.
+                let tmp = output.with_extension("lpo-export.tmp");
+                let mut f = std::fs::File::create(&tmp)
+                    .map_err(|e| Fail(1, format!("{}: {e}", tmp.display())))?;
+                let r = lpo_replay::perfetto::export_perfetto(&args, &mut f, &mut warn);
+                match r {
+                    Ok(s) => {
+                        std::fs::rename(&tmp, &output)
+                            .map_err(|e| Fail(1, format!("{}: {e}", output.display())))?;
+                        eprintln!(
+                            "lpo: wrote {}: {} events, {} CPU slices, {} block I/O slices",
+                            output.display(),
+                            s.events,
+                            s.cpu_slices,
+                            s.io_slices
+                        );
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(fail(e));
+                    }
+                }
+            }
+            Ok(())
         }
         Cmd::Info { file, json } => {
             let f = file.file.unwrap_or_else(default_ring);

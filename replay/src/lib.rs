@@ -18,7 +18,9 @@
 //! replay(&args, &mut std::io::stdout(), &mut |w| eprintln!("{w}")).unwrap();
 //! ```
 
+pub mod ftrace;
 pub mod info;
+pub mod perfetto;
 pub mod model;
 pub mod procmodel;
 pub mod time;

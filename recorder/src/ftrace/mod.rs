@@ -110,7 +110,7 @@ impl FtraceCollector {
         say: &mut dyn FnMut(String),
     ) -> Result<FtraceCollector, FtraceError> {
         let root = tracefs::find_or_mount().map_err(FtraceError::Setup)?;
-        let hp = std::fs::read_to_string(root.join("events/header_page"))
+        let hp = tracefs::read_file(&root.join("events/header_page"))
             .map_err(|e| FtraceError::Setup(format!("events/header_page: {e}")))?;
         let layout = parse_header_page(&hp)?;
         let (inst, recovered) = tracefs::Instance::create(&root).map_err(FtraceError::Setup)?;

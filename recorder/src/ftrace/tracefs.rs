@@ -49,6 +49,29 @@ pub fn find_or_mount() -> Result<PathBuf, String> {
     }
 }
 
+/// Read a tracefs file whole. Some (`events/header_page`) return only what
+/// fits the first read() and then end-of-file, so read with a large buffer.
+pub fn read_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            if buf.len() >= 16 << 20 {
+                break;
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    buf.truncate(n);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 fn write(path: &Path, s: &str) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
     f.write_all(s.as_bytes())
@@ -97,7 +120,7 @@ impl Instance {
     }
 
     pub fn read(&self, file: &str) -> Result<String, String> {
-        std::fs::read_to_string(self.dir.join(file))
+        read_file(&self.dir.join(file))
             .map_err(|e| format!("{}/{file}: {e}", self.dir.display()))
     }
 
