@@ -7,6 +7,7 @@ mod agreement;
 mod bad_input;
 mod crash;
 mod faults;
+mod ftrace;
 mod kernel;
 mod processes;
 mod replay;
