@@ -627,3 +627,117 @@ pub fn merge_lifecycle(
     }
     started.sort_by_key(|s| s.0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lpo_format::ftrace::{EventFormat, FieldDesc, FieldKind};
+
+    fn fd(n: &str, k: FieldKind) -> FieldDesc {
+        FieldDesc {
+            name: n.into(),
+            ctype: String::new(),
+            kind: k,
+            size: 4,
+        }
+    }
+
+    /// A trace with a task (pid 7) woken at 0, running at `lat` µs later,
+    /// preempted, and running again; plus a block request of 250 µs.
+    fn trace() -> Trace {
+        let mut t = Trace {
+            strings: vec!["".into(), "sleeper".into(), "hog".into(), "dd".into(), "W".into()],
+            samples: 1,
+            ..Default::default()
+        };
+        use FieldKind::*;
+        t.formats.push(EventFormat {
+            id: 1,
+            system: "sched".into(),
+            name: "sched_switch".into(),
+            fields: vec![
+                fd("prev_comm", Str),
+                fd("prev_pid", Signed),
+                fd("prev_state", Signed),
+                fd("next_comm", Str),
+                fd("next_pid", Signed),
+            ],
+        });
+        t.formats.push(EventFormat {
+            id: 2,
+            system: "sched".into(),
+            name: "sched_wakeup".into(),
+            fields: vec![fd("comm", Str), fd("pid", Signed)],
+        });
+        t.formats.push(EventFormat {
+            id: 3,
+            system: "block".into(),
+            name: "block_rq_issue".into(),
+            fields: vec![fd("dev", Unsigned), fd("sector", Unsigned), fd("bytes", Unsigned), fd("comm", Str), fd("rwbs", Str)],
+        });
+        t.formats.push(EventFormat {
+            id: 4,
+            system: "block".into(),
+            name: "block_rq_complete".into(),
+            fields: vec![fd("dev", Unsigned), fd("sector", Unsigned)],
+        });
+        let push = |t: &mut Trace, ts: u64, fmt: u32, pid: i32, vals: &[i64]| {
+            let v = t.vals.len() as u32;
+            t.vals.extend_from_slice(vals);
+            t.events.push(Ev { ts, wall: ts as i64, cpu: 0, pid, flags: 0, preempt: 0, fmt, vals: v });
+        };
+        push(&mut t, 1_000, 1, 9, &[1, 7]); // wake 7
+        push(&mut t, 3_001_000, 0, 9, &[2, 9, 0, 1, 7]); // hog preempted, 7 in after 3 ms
+        push(&mut t, 3_500_000, 0, 7, &[1, 7, 1, 2, 9]); // 7 sleeps, hog in (waited 0.499 ms)
+        push(&mut t, 13_500_000, 1, 9, &[1, 7]); // wake 7 again
+        push(&mut t, 13_510_000, 0, 9, &[2, 9, 0, 1, 7]); // 7 in after 10 µs
+        push(&mut t, 20_000_000, 2, 7, &[(8 << 20) | 1, 100, 4096, 3, 4]);
+        push(&mut t, 20_250_000, 3, 0, &[(8 << 20) | 1, 100]);
+        t.disks.insert((8 << 20) | 1, "sda1".into());
+        t
+    }
+
+    #[test]
+    fn run_queue_latency_from_wakeups_and_preemption() {
+        let t = trace();
+        let (v, all, _) = sched_stats(&t);
+        let s = v.iter().find(|x| x.pid == 7).unwrap();
+        assert_eq!(s.comm, "sleeper");
+        assert_eq!(s.waits, vec![10_000, 3_000_000]);
+        assert_eq!(s.switches, 1);
+        assert_eq!(s.runtime_ns, 499_000);
+        assert_eq!(s.offcpu_ns, 10_010_000);
+        let h = v.iter().find(|x| x.pid == 9).unwrap();
+        assert_eq!(h.involuntary, 2);
+        assert_eq!(h.waits, vec![499_000]);
+        assert_eq!(all.0.iter().sum::<u64>(), 3);
+        assert_eq!(pct(&s.waits, 50.0), 10_000);
+        assert_eq!(pct(&s.waits, 99.0), 3_000_000);
+        let txt = sched_text(&t, &SchedOpts { limit: 20, sort: "wait".into(), ..Default::default() }, 0, 1, &chrono_tz::UTC);
+        assert!(txt.contains("2048 -> 4095"), "{txt}");
+        assert!(txt.lines().any(|l| l.contains(" 7 ") && l.contains("sleeper")), "{txt}");
+    }
+
+    #[test]
+    fn block_requests_pair_issue_and_complete() {
+        let t = trace();
+        let b = bios(&t);
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].disk.as_str(), b[0].comm.as_str(), b[0].lat_ns, b[0].bytes), ("sda1", "dd", 250_000, 4096));
+        let j = biolatency_json(&t, &BioOpts::default(), 0, 1);
+        assert_eq!(j["processes"][0]["pid"], 7);
+        assert_eq!(j["hist"][0]["lo"], 128);
+    }
+
+    #[test]
+    fn log2_slots_like_bcc() {
+        assert_eq!(log2_slot(0), 1);
+        assert_eq!(log2_slot(1), 1);
+        assert_eq!(log2_slot(2), 2);
+        assert_eq!(log2_slot(3), 2);
+        assert_eq!(log2_slot(4), 3);
+        let mut h = Hist::default();
+        h.add(5);
+        assert!(h.text("usecs").contains("4 -> 7"));
+    }
+}
