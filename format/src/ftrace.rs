@@ -534,16 +534,20 @@ mod tests {
         let mut d = Drain::default();
         let mut x = seed;
         for i in 0..n {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let fmt = (x >> 60) as u32 % 2;
             let vals = d.vals.len() as u32;
             if fmt == 0 {
                 let a = d.intern(format!("comm{}", x % 5).as_bytes());
                 let b = d.intern(b"swapper/0");
-                d.vals.extend([a as i64, (x % 1000) as i64, -1, b as i64, 0]);
+                d.vals
+                    .extend([a as i64, (x % 1000) as i64, -1, b as i64, 0]);
             } else {
                 let a = d.intern(&[1, 2, 0, 3]);
-                d.vals.extend([0x800001, u64::MAX as i64 - i as i64, a as i64]);
+                d.vals
+                    .extend([0x800001, u64::MAX as i64 - i as i64, a as i64]);
             }
             d.events.push(RawEvent {
                 ts: 1_000_000_000_000 + i as u64 * 97_000 + (x % 1000),
@@ -568,7 +572,10 @@ mod tests {
         assert_eq!(got.events.len(), d.events.len());
         assert_eq!(got.loss, d.loss);
         for (a, b) in d.events.iter().zip(&got.events) {
-            assert_eq!((a.ts, a.cpu, a.pid, a.flags, a.preempt), (b.ts, b.cpu, b.pid, b.flags, b.preempt));
+            assert_eq!(
+                (a.ts, a.cpu, a.pid, a.flags, a.preempt),
+                (b.ts, b.cpu, b.pid, b.flags, b.preempt)
+            );
             let f = &fm[a.fmt as usize];
             assert_eq!(dec.formats[b.fmt as usize], *f);
             for (i, fd) in f.fields.iter().enumerate() {
@@ -618,7 +625,10 @@ mod tests {
         let mut out = Vec::new();
         BlockEncoder::default().encode(true, &fm, &d, &mut out);
         for cut in 0..out.len() {
-            assert!(BlockDecoder::new().decode(&out[..cut]).is_err(), "cut {cut}");
+            assert!(
+                BlockDecoder::new().decode(&out[..cut]).is_err(),
+                "cut {cut}"
+            );
         }
         let mut x = 12345u64;
         for _ in 0..20000 {

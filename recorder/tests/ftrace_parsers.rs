@@ -9,7 +9,9 @@ use lpo_recorder::ftrace::decode::*;
 use std::path::PathBuf;
 
 fn data(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ftrace").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/ftrace")
+        .join(name);
     std::fs::read_to_string(&p).unwrap()
 }
 
@@ -30,9 +32,23 @@ fn formats_of_the_default_events() {
     let sw = fmt("sched_switch", "sched");
     assert_eq!(sw.desc.id, 372);
     assert_eq!(sw.type_at, (0, 2));
-    assert_eq!((sw.flags_at, sw.preempt_at, sw.pid_at), (Some(2), Some(3), Some(4)));
+    assert_eq!(
+        (sw.flags_at, sw.preempt_at, sw.pid_at),
+        (Some(2), Some(3), Some(4))
+    );
     let names: Vec<_> = sw.desc.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["prev_comm", "prev_pid", "prev_prio", "prev_state", "next_comm", "next_pid", "next_prio"]);
+    assert_eq!(
+        names,
+        [
+            "prev_comm",
+            "prev_pid",
+            "prev_prio",
+            "prev_state",
+            "next_comm",
+            "next_pid",
+            "next_prio"
+        ]
+    );
     assert_eq!(sw.desc.fields[0].kind, FieldKind::Str);
     assert_eq!(sw.desc.fields[0].ctype, "char[16]");
     assert_eq!(sw.desc.fields[3].kind, FieldKind::Signed);
@@ -41,13 +57,24 @@ fn formats_of_the_default_events() {
     assert_eq!(fork.layout[0].loc, Loc::DataLoc);
     assert_eq!(fork.desc.fields[0].kind, FieldKind::Str);
     let issue = fmt("block_rq_issue", "block");
-    let k: Vec<_> = issue.desc.fields.iter().map(|f| (f.name.as_str(), f.kind)).collect();
+    let k: Vec<_> = issue
+        .desc
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.kind))
+        .collect();
     assert_eq!(k[0], ("dev", FieldKind::Unsigned));
     assert_eq!(k[1], ("sector", FieldKind::Unsigned));
     assert_eq!(k[5], ("rwbs", FieldKind::Str));
     assert_eq!(k[7], ("cmd", FieldKind::Str));
-    for (n, g) in [("sched_wakeup", "sched"), ("sched_wakeup_new", "sched"), ("sched_process_exec", "sched"),
-        ("sched_process_exit", "sched"), ("block_rq_complete", "block"), ("mark_victim", "oom")] {
+    for (n, g) in [
+        ("sched_wakeup", "sched"),
+        ("sched_wakeup_new", "sched"),
+        ("sched_process_exec", "sched"),
+        ("sched_process_exit", "sched"),
+        ("block_rq_complete", "block"),
+        ("mark_victim", "oom"),
+    ] {
         let f = fmt(n, g);
         assert_eq!(f.desc.name, n);
         assert!(!f.desc.fields.is_empty());
@@ -63,7 +90,9 @@ fn formats_of_the_default_events() {
 #[test]
 fn pages_from_trace_pipe_raw_decode_and_survive_the_codec() {
     let l = parse_header_page(&data("header_page")).unwrap();
-    let raw = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ftrace/cpu0.raw")).unwrap();
+    let raw =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ftrace/cpu0.raw"))
+            .unwrap();
     let fmts = [
         fmt("sched_switch", "sched"),
         fmt("sched_wakeup", "sched"),
@@ -94,7 +123,10 @@ fn pages_from_trace_pipe_raw_decode_and_survive_the_codec() {
     for e in d.events.iter().filter(|e| e.fmt == 0) {
         assert_eq!(d.vals[e.vals as usize + 1], e.pid as i64);
         let comm = &d.strings[d.vals[e.vals as usize] as usize];
-        assert!(!comm.is_empty() && comm.iter().all(|c| c.is_ascii_graphic() || *c == b' '), "{comm:?}");
+        assert!(
+            !comm.is_empty() && comm.iter().all(|c| c.is_ascii_graphic() || *c == b' '),
+            "{comm:?}"
+        );
     }
     // Through the stream codec and back.
     let descs: Vec<_> = fmts.iter().map(|f| f.desc.clone()).collect();
@@ -103,7 +135,11 @@ fn pages_from_trace_pipe_raw_decode_and_survive_the_codec() {
     let mut dec = BlockDecoder::new();
     let got = dec.decode(&out).unwrap();
     assert_eq!(got.events.len(), 226);
-    let exec = got.events.iter().find(|e| dec.formats[e.fmt as usize].name == "sched_process_exec").unwrap();
+    let exec = got
+        .events
+        .iter()
+        .find(|e| dec.formats[e.fmt as usize].name == "sched_process_exec")
+        .unwrap();
     let fname = dec.string(got.vals[exec.vals as usize]);
     assert!(fname.starts_with('/'), "{fname}");
     eprintln!("{} bytes for 226 events uncompressed", out.len());

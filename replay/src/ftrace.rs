@@ -229,7 +229,10 @@ pub fn disk_names(r: &RingReader, from: i64, to: i64) -> HashMap<u64, String> {
     }
     if let Some(s) = v.last() {
         for (n, maj) in s.iter() {
-            if let Some(dev) = n.strip_prefix("disk.").and_then(|x| x.strip_suffix(".major")) {
+            if let Some(dev) = n
+                .strip_prefix("disk.")
+                .and_then(|x| x.strip_suffix(".major"))
+            {
                 if let Some(min) = s.get(&format!("disk.{dev}.minor")) {
                     out.insert((maj << 20) | min, dev.to_string());
                 }

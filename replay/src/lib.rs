@@ -20,8 +20,8 @@
 
 pub mod ftrace;
 pub mod info;
-pub mod perfetto;
 pub mod model;
+pub mod perfetto;
 pub mod procmodel;
 pub mod time;
 pub mod views;

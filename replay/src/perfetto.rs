@@ -58,7 +58,9 @@ pub fn export_perfetto(
         .stream("system")
         .and_then(|i| r.info_range(i))
         .map(|s| (s.0, s.1))
-        .ok_or_else(|| ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display())))?;
+        .ok_or_else(|| {
+            ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display()))
+        })?;
     let now = args.now_ns.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -145,8 +147,10 @@ pub fn write_chrome_json(
         let name = format!("{comm} {pid}");
         w.emit(json!({"ph": "X", "name": name, "cat": "sched", "pid": CPU_PID, "tid": CPU_PID + cpu as i64,
             "ts": us(a), "dur": us(b - a), "args": {"pid": pid, "comm": comm}}))?;
-        w.emit(json!({"ph": "X", "name": "Running", "cat": "sched", "pid": pid, "tid": pid,
-            "ts": us(a), "dur": us(b - a), "args": {"cpu": cpu}}))?;
+        w.emit(
+            json!({"ph": "X", "name": "Running", "cat": "sched", "pid": pid, "tid": pid,
+            "ts": us(a), "dur": us(b - a), "args": {"cpu": cpu}}),
+        )?;
         s.cpu_slices += 1;
         s.thread_slices += 1;
         Ok(())
@@ -172,8 +176,10 @@ pub fn write_chrome_json(
             }
         } else if exec.contains(&e.fmt) {
             let f = t.str(e, "filename").unwrap_or("");
-            w.emit(json!({"ph": "i", "s": "t", "name": format!("exec {f}"), "cat": "process",
-                "pid": e.pid, "tid": e.pid, "ts": us(e.ts)}))?;
+            w.emit(
+                json!({"ph": "i", "s": "t", "name": format!("exec {f}"), "cat": "process",
+                "pid": e.pid, "tid": e.pid, "ts": us(e.ts)}),
+            )?;
         }
     }
     let end = t1;
@@ -191,7 +197,9 @@ pub fn write_chrome_json(
     for p in &tasks {
         let comm = comms.get(p).map(|c| c.as_str()).unwrap_or("");
         w.emit(json!({"ph": "M", "name": "process_name", "pid": p, "args": {"name": comm}}))?;
-        w.emit(json!({"ph": "M", "name": "thread_name", "pid": p, "tid": p, "args": {"name": comm}}))?;
+        w.emit(
+            json!({"ph": "M", "name": "thread_name", "pid": p, "tid": p, "args": {"name": comm}}),
+        )?;
     }
     // Block I/O: issue → complete by (dev, sector).
     let issue = t.fmt_ids("block:block_rq_issue");
@@ -205,10 +213,18 @@ pub fn write_chrome_json(
                 inflight.insert((d, sec), e);
             }
         } else if done.contains(&e.fmt) {
-            let (Some(d), Some(sec)) = (t.int(e, "dev"), t.int(e, "sector")) else { continue };
-            let Some(i) = inflight.remove(&(d, sec)) else { continue };
+            let (Some(d), Some(sec)) = (t.int(e, "dev"), t.int(e, "sector")) else {
+                continue;
+            };
+            let Some(i) = inflight.remove(&(d, sec)) else {
+                continue;
+            };
             let dev = d as u64;
-            let disk = t.disks.get(&dev).cloned().unwrap_or_else(|| format!("{},{}", dev >> 20, dev & 0xfffff));
+            let disk = t
+                .disks
+                .get(&dev)
+                .cloned()
+                .unwrap_or_else(|| format!("{},{}", dev >> 20, dev & 0xfffff));
             let di = match devs.iter().position(|&x| x == dev) {
                 Some(p) => p,
                 None => {

@@ -40,7 +40,11 @@ fn start_with(ring: &Path, extra: &[&str]) -> Guard {
     args.extend_from_slice(extra);
     let g = start_recorder(ring, &args);
     let n = wait_samples(ring, base + 2, Duration::from_secs(20));
-    assert!(n >= base + 2, "recorder did not start: {}", recorder_log(ring));
+    assert!(
+        n >= base + 2,
+        "recorder did not start: {}",
+        recorder_log(ring)
+    );
     assert!(
         !recorder_log(ring).contains("skipped: ftrace"),
         "ftrace skipped: {}",
@@ -99,7 +103,9 @@ fn sched_shows_run_queue_latency_under_contention_and_none_without() {
     if !have("python3") {
         panic!("python3 is required");
     }
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let cpu = ncpu - 1;
     let d = tmpdir();
     let r = ring_in(&d);
@@ -136,8 +142,16 @@ fn sched_shows_run_queue_latency_under_contention_and_none_without() {
     assert!(b["waits"].as_u64().unwrap() >= 150, "{b}");
     // Contention: two runnable hogs ahead of it; each wake-up typically
     // waits for a hog's slice (milliseconds).
-    assert!(ms(&b, "p50_ns") >= 0.5, "crowded p50 {} ms", ms(&b, "p50_ns"));
-    assert!(ms(&b, "p95_ns") >= 1.0, "crowded p95 {} ms", ms(&b, "p95_ns"));
+    assert!(
+        ms(&b, "p50_ns") >= 0.5,
+        "crowded p50 {} ms",
+        ms(&b, "p50_ns")
+    );
+    assert!(
+        ms(&b, "p95_ns") >= 1.0,
+        "crowded p95 {} ms",
+        ms(&b, "p95_ns")
+    );
     // Alone: near zero (the median wake-up runs at once; the tail is
     // whatever else this machine runs on that CPU).
     assert!(ms(&a, "p50_ns") < 0.2, "alone p50 {} ms", ms(&a, "p50_ns"));
@@ -164,13 +178,21 @@ fn sched_shows_run_queue_latency_under_contention_and_none_without() {
         "-P",
     ])
     .ok("sched text");
-    assert!(o.stdout.contains("usecs") && o.stdout.contains("distribution"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("usecs") && o.stdout.contains("distribution"),
+        "{}",
+        o.stdout
+    );
     assert!(o.stdout.contains("lpo-crowded"), "{}", o.stdout);
 }
 
 /// The device holding `path`, as named in /proc/diskstats.
 fn device_of(path: &Path) -> Option<String> {
-    let out = Command::new("findmnt").args(["-no", "SOURCE", "-T"]).arg(path).output().ok()?;
+    let out = Command::new("findmnt")
+        .args(["-no", "SOURCE", "-T"])
+        .arg(path)
+        .output()
+        .ok()?;
     let src = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let name = src.rsplit('/').next()?.to_string();
     std::fs::read_to_string("/proc/diskstats")
@@ -191,7 +213,10 @@ fn biolatency_shows_a_direct_io_writer_on_its_disk() {
         eprintln!("skipped: the temp dir is not on a block device listed in /proc/diskstats");
         return;
     };
-    let whole = dev.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('p').to_string();
+    let whole = dev
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .trim_end_matches('p')
+        .to_string();
     let r = ring_in(&d);
     // With the kernel stream: it names the disks (else "major,minor").
     let rec = start_with(&r, &[]);
@@ -239,11 +264,16 @@ fn biolatency_shows_a_direct_io_writer_on_its_disk() {
     assert!(bytes >= 300 * 65536, "dd wrote {bytes} bytes");
     assert!(dd.iter().all(|p| p["max_ns"].as_u64().unwrap() > 0));
     assert!(
-        dd.iter().any(|p| p["disk"] == dev.as_str() || p["disk"] == whole.as_str()),
+        dd.iter()
+            .any(|p| p["disk"] == dev.as_str() || p["disk"] == whole.as_str()),
         "dd's disk is {dev}: {dd:?}"
     );
     assert!(
-        v["disks"].as_array().unwrap().iter().any(|x| x["disk"] == dev.as_str() || x["disk"] == whole.as_str()),
+        v["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["disk"] == dev.as_str() || x["disk"] == whole.as_str()),
         "{}",
         v["disks"]
     );
@@ -325,16 +355,26 @@ fn perfetto_export_has_cpu_tracks_thread_slices_and_block_io() {
     .ok("export");
     assert!(o.stderr.contains("CPU slices"), "{}", o.stderr);
     // The JSON as the trace processor's importer reads it.
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let ev = v["traceEvents"].as_array().unwrap();
     let running = ev
         .iter()
         .filter(|e| e["ph"] == "X" && e["tid"] == pid && e["name"] == "Running")
         .count();
     assert!(running >= 50, "{running} Running slices for the sleeper");
-    assert!(ev.iter().any(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "CPU 0"));
-    assert!(ev.iter().any(|e| e["ph"] == "M" && e["tid"] == pid && e["args"]["name"] == "lpo-perfetto"));
-    assert!(ev.iter().filter(|e| e["ph"] == "b" && e["cat"] == "block").count() >= 10);
+    assert!(ev
+        .iter()
+        .any(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "CPU 0"));
+    assert!(ev
+        .iter()
+        .any(|e| e["ph"] == "M" && e["tid"] == pid && e["args"]["name"] == "lpo-perfetto"));
+    assert!(
+        ev.iter()
+            .filter(|e| e["ph"] == "b" && e["cat"] == "block")
+            .count()
+            >= 10
+    );
     for e in ev.iter().filter(|e| e["ph"] == "X") {
         assert!(e["dur"].as_f64().unwrap() >= 0.0 && e["ts"].as_f64().unwrap() > 0.0);
     }
@@ -355,20 +395,34 @@ fn perfetto_export_has_cpu_tracks_thread_slices_and_block_io() {
             .args(["-m", "pip", "install", "-q", "perfetto"])
             .status();
     }
-    let tp = Command::new("python3").args(["-c", TP_SCRIPT]).arg(&out).output().unwrap();
+    let tp = Command::new("python3")
+        .args(["-c", TP_SCRIPT])
+        .arg(&out)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&tp.stdout).to_string();
     if let Some(u) = text.lines().find(|l| l.starts_with("UNAVAILABLE")) {
-        eprintln!("note: Perfetto trace processor not run here ({u}); the JSON checks above passed");
+        eprintln!(
+            "note: Perfetto trace processor not run here ({u}); the JSON checks above passed"
+        );
         return;
     }
     let res = text
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("trace processor: {text} {}", String::from_utf8_lossy(&tp.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "trace processor: {text} {}",
+                String::from_utf8_lossy(&tp.stderr)
+            )
+        });
     let j: serde_json::Value = serde_json::from_str(res).unwrap();
     eprintln!("trace processor: {j}");
     assert!(j["sleeper"]["n"].as_u64().unwrap() >= 50, "{j}");
-    assert!(j["cpus"].as_array().unwrap().iter().any(|c| c == "CPU 0"), "{j}");
+    assert!(
+        j["cpus"].as_array().unwrap().iter().any(|c| c == "CPU 0"),
+        "{j}"
+    );
     assert!(j["cpu_slices"].as_u64().unwrap() >= 50, "{j}");
     assert!(j["io"].as_u64().unwrap() >= 10, "{j}");
 }
@@ -400,7 +454,11 @@ fn instance_removed_on_clean_exit_and_recovered_after_kill_9() {
         rec.signal(sig);
         assert_eq!(rec.wait_timeout(Duration::from_secs(10)), Some(0));
         assert!(!inst.exists(), "{INSTANCE} left after signal {sig}");
-        assert!(recorder_log(&r).contains("events recorded"), "{}", recorder_log(&r));
+        assert!(
+            recorder_log(&r).contains("events recorded"),
+            "{}",
+            recorder_log(&r)
+        );
     }
     // kill -9 leaves it behind …
     let mut rec = start(&r);
@@ -413,7 +471,10 @@ fn instance_removed_on_clean_exit_and_recovered_after_kill_9() {
     let rec = start(&r);
     let log = recorder_log(&r);
     assert!(log.contains("left by an earlier recorder"), "{log}");
-    assert!(wait_for(|| samples(&r, "ftrace") >= before + 2, Duration::from_secs(10)));
+    assert!(wait_for(
+        || samples(&r, "ftrace") >= before + 2,
+        Duration::from_secs(10)
+    ));
     stop(rec, &r);
     assert!(!inst.exists());
     // Without tracing the rest records as before.

@@ -351,7 +351,10 @@ pub fn parse_page(
             .ok_or(ParseError::Page("short page"))?,
     );
     let len = (commit & !(RB_MISSED_EVENTS | RB_MISSED_STORED)) as usize;
-    let end = l.data_off.checked_add(len).ok_or(ParseError::Page("commit"))?;
+    let end = l
+        .data_off
+        .checked_add(len)
+        .ok_or(ParseError::Page("commit"))?;
     if len > l.data_size || end > page.len() {
         return Err(ParseError::Page("commit beyond the page"));
     }
@@ -429,8 +432,13 @@ mod tests {
     fn header_page_layouts() {
         let x86 = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n\tfield: char data;\toffset:16;\tsize:4080;\tsigned:0;\n";
         let l = parse_header_page(x86).unwrap();
-        assert_eq!((l.commit_off, l.commit_size, l.data_off, l.page_size()), (8, 8, 16, 4096));
-        let arm32 = x86.replace("size:8;\tsigned:1", "size:4;\tsigned:1").replace("offset:16;\tsize:4080", "offset:12;\tsize:4084");
+        assert_eq!(
+            (l.commit_off, l.commit_size, l.data_off, l.page_size()),
+            (8, 8, 16, 4096)
+        );
+        let arm32 = x86
+            .replace("size:8;\tsigned:1", "size:4;\tsigned:1")
+            .replace("offset:16;\tsize:4080", "offset:12;\tsize:4084");
         assert_eq!(parse_header_page(&arm32).unwrap().data_off, 12);
         assert!(parse_header_page("").is_err());
         assert!(parse_header_page(&x86.replace("size:4080", "size:0")).is_err());
@@ -438,7 +446,13 @@ mod tests {
 
     #[test]
     fn page_records_and_time_encodings() {
-        let l = PageLayout { ts_off: 0, commit_off: 8, commit_size: 8, data_off: 16, data_size: 112 };
+        let l = PageLayout {
+            ts_off: 0,
+            commit_off: 8,
+            commit_size: 8,
+            data_off: 16,
+            data_size: 112,
+        };
         let mut p = vec![0u8; 128];
         p[0..8].copy_from_slice(&1000u64.to_ne_bytes());
         let mut w = 16;

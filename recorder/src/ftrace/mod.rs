@@ -58,7 +58,9 @@ impl EventSpec {
         let g = it.next().unwrap_or("").trim();
         let n = it.next().unwrap_or("").trim();
         let ok = |x: &str| {
-            !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            !x.is_empty()
+                && x.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         };
         if !ok(g) || !ok(n) {
             return Err(format!("{s:?}: expected GROUP:EVENT[:FILTER], e.g. sched:sched_switch or irq:irq_handler_entry:irq==5"));
@@ -66,7 +68,10 @@ impl EventSpec {
         Ok(EventSpec {
             group: g.into(),
             name: n.into(),
-            filter: it.next().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()),
+            filter: it
+                .next()
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty()),
         })
     }
 }
@@ -135,7 +140,10 @@ impl FtraceCollector {
             }
         }
         for s in extra {
-            match specs.iter_mut().find(|(x, _)| x.group == s.group && x.name == s.name) {
+            match specs
+                .iter_mut()
+                .find(|(x, _)| x.group == s.group && x.name == s.name)
+            {
                 Some(x) => *x = (s.clone(), false),
                 None => specs.push((s.clone(), false)),
             }
@@ -147,7 +155,10 @@ impl FtraceCollector {
                 Ok(t) => t,
                 Err(_) if *is_default => continue,
                 Err(_) => {
-                    say(format!("skipped: ftrace: no event {}:{} in this kernel", s.group, s.name));
+                    say(format!(
+                        "skipped: ftrace: no event {}:{} in this kernel",
+                        s.group, s.name
+                    ));
                     continue;
                 }
             };
@@ -160,7 +171,10 @@ impl FtraceCollector {
             };
             if let Some(flt) = &s.filter {
                 if let Err(e) = inst.set(&format!("{rel}/filter"), flt) {
-                    say(format!("skipped: ftrace: {}:{}: bad filter {flt:?}: {e}", s.group, s.name));
+                    say(format!(
+                        "skipped: ftrace: {}:{}: bad filter {flt:?}: {e}",
+                        s.group, s.name
+                    ));
                     continue;
                 }
             }
@@ -238,12 +252,14 @@ impl FtraceCollector {
                 let mut unknown = 0;
                 let type_at = fmts[0].type_at;
                 let cpu = c.id;
-                let r = parse_page(&self.page[..n], &self.layout, &mut |ts, rec| {
-                    match record_type(type_at, rec).and_then(|t| by_id.get(&t)) {
+                let r = parse_page(
+                    &self.page[..n],
+                    &self.layout,
+                    &mut |ts, rec| match record_type(type_at, rec).and_then(|t| by_id.get(&t)) {
                         Some(&slot) => fmts[slot as usize].decode(rec, ts, cpu, slot, drain),
                         None => unknown += 1,
-                    }
-                });
+                    },
+                );
                 self.unknown += unknown;
                 if let Ok(info) = r {
                     if info.missed_flag {
@@ -312,6 +328,9 @@ mod tests {
         assert_eq!(s.filter.as_deref(), Some("irq==5 && ret:1"));
         assert!(EventSpec::parse("sched").is_err());
         assert!(EventSpec::parse("sched:../x").is_err());
-        assert!(EventSpec::parse("sched:sched_switch").unwrap().filter.is_none());
+        assert!(EventSpec::parse("sched:sched_switch")
+            .unwrap()
+            .filter
+            .is_none());
     }
 }

@@ -21,7 +21,9 @@ pub fn find_or_mount() -> Result<PathBuf, String> {
         return Ok(debug.into());
     }
     if !std.is_dir() {
-        return Err("no tracefs (/sys/kernel/tracing does not exist: kernel without CONFIG_FTRACE?)".into());
+        return Err(
+            "no tracefs (/sys/kernel/tracing does not exist: kernel without CONFIG_FTRACE?)".into(),
+        );
     }
     let (src, dst, ty) = (
         CString::new("nodev").unwrap_or_default(),
@@ -29,15 +31,7 @@ pub fn find_or_mount() -> Result<PathBuf, String> {
         CString::new("tracefs").unwrap_or_default(),
     );
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let r = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            ty.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let r = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
     if r != 0 {
         let e = std::io::Error::last_os_error();
         return Err(format!("tracefs is not mounted and mounting it on /sys/kernel/tracing failed ({e}); needs root"));
@@ -73,7 +67,10 @@ pub fn read_file(path: &Path) -> std::io::Result<String> {
 }
 
 fn write(path: &Path, s: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?;
     f.write_all(s.as_bytes())
 }
 
@@ -120,8 +117,7 @@ impl Instance {
     }
 
     pub fn read(&self, file: &str) -> Result<String, String> {
-        read_file(&self.dir.join(file))
-            .map_err(|e| format!("{}/{file}: {e}", self.dir.display()))
+        read_file(&self.dir.join(file)).map_err(|e| format!("{}/{file}: {e}", self.dir.display()))
     }
 
     /// CPUs with a per_cpu directory.
@@ -158,7 +154,8 @@ impl Instance {
         let _ = self.set("tracing_on", "0");
         let _ = self.set("events/enable", "0");
         self.removed = true;
-        std::fs::remove_dir(&self.dir).map_err(|e| format!("cannot remove {}: {e}", self.dir.display()))
+        std::fs::remove_dir(&self.dir)
+            .map_err(|e| format!("cannot remove {}: {e}", self.dir.display()))
     }
 }
 

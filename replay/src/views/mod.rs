@@ -107,10 +107,9 @@ impl ViewArgs {
     /// For `--at`, how far back the view looks (exits: a window ending at TIME).
     pub fn at_window_ns(&self) -> i64 {
         match self {
-            ViewArgs::Exits
-            | ViewArgs::Sched(_)
-            | ViewArgs::Biolatency(_)
-            | ViewArgs::Trace(_) => 60_000_000_000,
+            ViewArgs::Exits | ViewArgs::Sched(_) | ViewArgs::Biolatency(_) | ViewArgs::Trace(_) => {
+                60_000_000_000
+            }
             _ => 0,
         }
     }

@@ -31,18 +31,18 @@ impl Hist {
         let mut out = String::new();
         let max = self.0.iter().copied().max().unwrap_or(0);
         let last = self.0.iter().rposition(|&c| c > 0).unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "{:>16} : count    distribution",
-            unit
-        );
+        let _ = writeln!(out, "{:>16} : count    distribution", unit);
         for i in 1..=last.max(1) {
             let c = self.0.get(i).copied().unwrap_or(0);
             let (mut lo, hi) = ((1u64 << i) >> 1, (1u64 << i) - 1);
             if lo == hi {
                 lo -= 1;
             }
-            let stars = if max > 0 { (c * 40).div_ceil(max) as usize } else { 0 };
+            let stars = if max > 0 {
+                (c * 40).div_ceil(max) as usize
+            } else {
+                0
+            };
             let stars = if c > 0 { stars.max(1) } else { 0 };
             let _ = writeln!(
                 out,
@@ -142,9 +142,16 @@ impl SchedOpts {
                 "-p" | "--pid" => {
                     let v = it.next().ok_or("sched: -p needs a PID list")?;
                     let p: Result<Vec<i32>, _> = v.split(',').map(|x| x.parse()).collect();
-                    o.pids = Some(p.map_err(|_| format!("sched: -p {v:?}: expected PID[,PID...]"))?);
+                    o.pids =
+                        Some(p.map_err(|_| format!("sched: -p {v:?}: expected PID[,PID...]"))?);
                 }
-                "-C" | "--comm" => o.comm = Some(it.next().ok_or("sched: -C needs a command name")?.to_string()),
+                "-C" | "--comm" => {
+                    o.comm = Some(
+                        it.next()
+                            .ok_or("sched: -C needs a command name")?
+                            .to_string(),
+                    )
+                }
                 "-P" | "--pids" => o.per_task_hist = true,
                 "-m" => o.millis = true,
                 "-n" => {
@@ -155,16 +162,16 @@ impl SchedOpts {
                 }
                 "-s" | "--sort" => {
                     let v = it.next().ok_or("sched: -s needs a key")?;
-                    if !["wait", "max", "avg", "p99", "switches", "runtime", "offcpu"].contains(&v.as_str()) {
+                    if !["wait", "max", "avg", "p99", "switches", "runtime", "offcpu"]
+                        .contains(&v.as_str())
+                    {
                         return Err(format!("sched: -s {v:?}: keys are wait, max, avg, p99, switches, runtime, offcpu"));
                     }
                     o.sort = v.to_string();
                 }
-                a => {
-                    return Err(format!(
-                        "sched: unknown argument {a:?} (known: -p PID, -C COMM, -P, -m, -n N, -s KEY)"
-                    ))
-                }
+                a => return Err(format!(
+                    "sched: unknown argument {a:?} (known: -p PID, -C COMM, -P, -m, -n N, -s KEY)"
+                )),
             }
         }
         Ok(o)
@@ -339,9 +346,24 @@ pub fn sched_text(t: &Trace, o: &SchedOpts, from: i64, to: i64, tz: &chrono_tz::
     let _ = writeln!(
         out,
         "\n{:>7} {:<16} {:>10} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
-        "PID", "COMM", "RUNTIME_ms", "SWITCHES", "INVOL", "WAITS", "AVG_us", "P50_us", "P95_us", "P99_us", "MAX_us", "OFFCPU_ms"
+        "PID",
+        "COMM",
+        "RUNTIME_ms",
+        "SWITCHES",
+        "INVOL",
+        "WAITS",
+        "AVG_us",
+        "P50_us",
+        "P95_us",
+        "P99_us",
+        "MAX_us",
+        "OFFCPU_ms"
     );
-    let shown = if o.limit == 0 { v.len() } else { o.limit.min(v.len()) };
+    let shown = if o.limit == 0 {
+        v.len()
+    } else {
+        o.limit.min(v.len())
+    };
     for x in &v[..shown] {
         let us = |ns: u64| ns as f64 / 1000.0;
         let _ = writeln!(
@@ -374,7 +396,11 @@ pub fn sched_text(t: &Trace, o: &SchedOpts, from: i64, to: i64, tz: &chrono_tz::
 
 pub fn sched_json(t: &Trace, o: &SchedOpts, from: i64, to: i64) -> Value {
     let (v, all, n) = sched_rows(t, o);
-    let shown = if o.limit == 0 { v.len() } else { o.limit.min(v.len()) };
+    let shown = if o.limit == 0 {
+        v.len()
+    } else {
+        o.limit.min(v.len())
+    };
     json!({
         "from_ns": from, "to_ns": to, "events": n, "lost": t.lost(),
         "hist_usecs": all.json(),
@@ -413,8 +439,14 @@ impl BioOpts {
                 "-D" | "--disks" => o.per_disk = true,
                 "-m" | "--milliseconds" => o.millis = true,
                 a if a.parse::<f64>().is_ok() => {}
-                a if !a.starts_with('-') => o.disks.get_or_insert_with(Vec::new).push(a.to_string()),
-                a => return Err(format!("biolatency: unknown argument {a:?} (known: -D, -m, DISK...)")),
+                a if !a.starts_with('-') => {
+                    o.disks.get_or_insert_with(Vec::new).push(a.to_string())
+                }
+                a => {
+                    return Err(format!(
+                        "biolatency: unknown argument {a:?} (known: -D, -m, DISK...)"
+                    ))
+                }
             }
         }
         Ok(o)
@@ -487,7 +519,9 @@ fn bio_groups(t: &Trace, o: &BioOpts) -> BioGroups {
     for b in &bs {
         all.add(b.lat_ns / div);
         disks.entry(b.disk.clone()).or_default().add(b.lat_ns / div);
-        let p = procs.entry((b.pid, b.comm.clone(), b.disk.clone())).or_default();
+        let p = procs
+            .entry((b.pid, b.comm.clone(), b.disk.clone()))
+            .or_default();
         p.0.push(b.lat_ns);
         p.1 += b.bytes;
     }
@@ -595,7 +629,10 @@ pub fn merge_lifecycle(
     const S: i64 = 1_000_000_000;
     for x in exits.iter_mut() {
         let pid = x.pid as i32;
-        let cand = fork.get(&pid).map(|f| f.0).or_else(|| exec.get(&pid).map(|e| e.0));
+        let cand = fork
+            .get(&pid)
+            .map(|f| f.0)
+            .or_else(|| exec.get(&pid).map(|e| e.0));
         // taskstats gives the start in whole seconds and the end as start +
         // elapsed: both move to the exact fork (or exec) time.
         if let Some(w) = cand {
@@ -607,12 +644,20 @@ pub fn merge_lifecycle(
         }
     }
     for (pid, (wall, file)) in exec {
-        let known = exits.iter().any(|x| x.pid as i32 == pid || x.tgid as i32 == pid)
+        let known = exits
+            .iter()
+            .any(|x| x.pid as i32 == pid || x.tgid as i32 == pid)
             || started.iter().any(|(_, r)| r.pid as i32 == pid);
         if known {
             continue;
         }
-        let comm = file.rsplit('/').next().unwrap_or("").chars().take(15).collect();
+        let comm = file
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(15)
+            .collect();
         started.push((
             wall,
             super::process::ProcRow {
@@ -646,7 +691,13 @@ mod tests {
     /// preempted, and running again; plus a block request of 250 µs.
     fn trace() -> Trace {
         let mut t = Trace {
-            strings: vec!["".into(), "sleeper".into(), "hog".into(), "dd".into(), "W".into()],
+            strings: vec![
+                "".into(),
+                "sleeper".into(),
+                "hog".into(),
+                "dd".into(),
+                "W".into(),
+            ],
             samples: 1,
             ..Default::default()
         };
@@ -673,7 +724,13 @@ mod tests {
             id: 3,
             system: "block".into(),
             name: "block_rq_issue".into(),
-            fields: vec![fd("dev", Unsigned), fd("sector", Unsigned), fd("bytes", Unsigned), fd("comm", Str), fd("rwbs", Str)],
+            fields: vec![
+                fd("dev", Unsigned),
+                fd("sector", Unsigned),
+                fd("bytes", Unsigned),
+                fd("comm", Str),
+                fd("rwbs", Str),
+            ],
         });
         t.formats.push(EventFormat {
             id: 4,
@@ -684,7 +741,16 @@ mod tests {
         let push = |t: &mut Trace, ts: u64, fmt: u32, pid: i32, vals: &[i64]| {
             let v = t.vals.len() as u32;
             t.vals.extend_from_slice(vals);
-            t.events.push(Ev { ts, wall: ts as i64, cpu: 0, pid, flags: 0, preempt: 0, fmt, vals: v });
+            t.events.push(Ev {
+                ts,
+                wall: ts as i64,
+                cpu: 0,
+                pid,
+                flags: 0,
+                preempt: 0,
+                fmt,
+                vals: v,
+            });
         };
         push(&mut t, 1_000, 1, 9, &[1, 7]); // wake 7
         push(&mut t, 3_001_000, 0, 9, &[2, 9, 0, 1, 7]); // hog preempted, 7 in after 3 ms
@@ -713,9 +779,23 @@ mod tests {
         assert_eq!(all.0.iter().sum::<u64>(), 3);
         assert_eq!(pct(&s.waits, 50.0), 10_000);
         assert_eq!(pct(&s.waits, 99.0), 3_000_000);
-        let txt = sched_text(&t, &SchedOpts { limit: 20, sort: "wait".into(), ..Default::default() }, 0, 1, &chrono_tz::UTC);
+        let txt = sched_text(
+            &t,
+            &SchedOpts {
+                limit: 20,
+                sort: "wait".into(),
+                ..Default::default()
+            },
+            0,
+            1,
+            &chrono_tz::UTC,
+        );
         assert!(txt.contains("2048 -> 4095"), "{txt}");
-        assert!(txt.lines().any(|l| l.contains(" 7 ") && l.contains("sleeper")), "{txt}");
+        assert!(
+            txt.lines()
+                .any(|l| l.contains(" 7 ") && l.contains("sleeper")),
+            "{txt}"
+        );
     }
 
     #[test]
@@ -723,7 +803,15 @@ mod tests {
         let t = trace();
         let b = bios(&t);
         assert_eq!(b.len(), 1);
-        assert_eq!((b[0].disk.as_str(), b[0].comm.as_str(), b[0].lat_ns, b[0].bytes), ("sda1", "dd", 250_000, 4096));
+        assert_eq!(
+            (
+                b[0].disk.as_str(),
+                b[0].comm.as_str(),
+                b[0].lat_ns,
+                b[0].bytes
+            ),
+            ("sda1", "dd", 250_000, 4096)
+        );
         let j = biolatency_json(&t, &BioOpts::default(), 0, 1);
         assert_eq!(j["processes"][0]["pid"], 7);
         assert_eq!(j["hist"][0]["lo"], 128);

@@ -59,7 +59,14 @@ impl TraceOpts {
     }
 }
 
-const PID_FIELDS: &[&str] = &["pid", "prev_pid", "next_pid", "child_pid", "parent_pid", "old_pid"];
+const PID_FIELDS: &[&str] = &[
+    "pid",
+    "prev_pid",
+    "next_pid",
+    "child_pid",
+    "parent_pid",
+    "old_pid",
+];
 
 fn keep(t: &Trace, o: &TraceOpts, fmts: &Option<Vec<u32>>, e: &Ev) -> bool {
     if fmts.as_ref().is_some_and(|f| !f.contains(&e.fmt)) {
@@ -70,7 +77,9 @@ fn keep(t: &Trace, o: &TraceOpts, fmts: &Option<Vec<u32>>, e: &Ev) -> bool {
     }
     if let Some(p) = &o.pids {
         let hit = p.contains(&(e.pid as i64))
-            || PID_FIELDS.iter().any(|f| t.int(e, f).is_some_and(|v| p.contains(&v)));
+            || PID_FIELDS
+                .iter()
+                .any(|f| t.int(e, f).is_some_and(|v| p.contains(&v)));
         if !hit {
             return false;
         }
@@ -79,13 +88,22 @@ fn keep(t: &Trace, o: &TraceOpts, fmts: &Option<Vec<u32>>, e: &Ev) -> bool {
 }
 
 fn selection(t: &Trace, o: &TraceOpts) -> Result<Option<Vec<u32>>, String> {
-    let Some(names) = &o.events else { return Ok(None) };
+    let Some(names) = &o.events else {
+        return Ok(None);
+    };
     let mut ids = Vec::new();
     for n in names {
         let v = t.fmt_ids(n);
         if v.is_empty() && !t.formats.is_empty() {
-            let known: Vec<String> = t.formats.iter().map(|f| format!("{}:{}", f.system, f.name)).collect();
-            return Err(format!("trace: no event {n:?} recorded in that window (recorded: {})", known.join(", ")));
+            let known: Vec<String> = t
+                .formats
+                .iter()
+                .map(|f| format!("{}:{}", f.system, f.name))
+                .collect();
+            return Err(format!(
+                "trace: no event {n:?} recorded in that window (recorded: {})",
+                known.join(", ")
+            ));
         }
         ids.extend(v);
     }
