@@ -465,7 +465,7 @@ mod tests {
         put(&mut p, 0xbbbb);
         put(&mut p, 30 | (1 << 5)); // time extend: +(2<<27)+1
         put(&mut p, 2);
-        put(&mut p, 0 | (3 << 5)); // long record, 12 bytes incl. length
+        put(&mut p, 3 << 5); // long record, 12 bytes incl. length
         put(&mut p, 12);
         put(&mut p, 0xcccc);
         put(&mut p, 0xdddd);
