@@ -316,11 +316,13 @@ pub fn record(
     // Seal what is staged and msync, even when the loop failed.
     let closed = w.close();
     if let Some(f) = ftrace {
-        let (n, lost) = (f.events, f.lost);
+        let (n, lost, raw) = (f.events, f.lost, f.raw_bytes);
         if let Err(e) = f.close() {
             say(format!("warning: ftrace: {e}"));
         }
-        say(format!("note: ftrace: {n} events recorded, {lost} lost"));
+        say(format!(
+            "note: ftrace: {n} events recorded, {lost} lost ({raw} bytes of trace records read)"
+        ));
     }
     result?;
     closed?;

@@ -328,6 +328,8 @@ pub struct PageInfo {
     /// Events missed before this page, when the kernel stored the count.
     pub missed: u64,
     pub records: u64,
+    /// Bytes of records in the page (its commit length).
+    pub data_len: usize,
 }
 
 const RB_MISSED_EVENTS: u64 = 1 << 31;
@@ -360,6 +362,7 @@ pub fn parse_page(
     }
     let mut info = PageInfo {
         missed_flag: commit & RB_MISSED_EVENTS != 0,
+        data_len: len,
         ..Default::default()
     };
     if commit & RB_MISSED_STORED != 0 {

@@ -103,6 +103,9 @@ pub struct FtraceCollector {
     pub lost: u64,
     /// Records of an event id we did not enable (should not happen).
     pub unknown: u64,
+    /// Bytes of the data pages read (their commit lengths): what a
+    /// page-based trace file stores at least.
+    pub raw_bytes: u64,
 }
 
 impl FtraceCollector {
@@ -224,6 +227,7 @@ impl FtraceCollector {
             events: 0,
             lost: 0,
             unknown: 0,
+            raw_bytes: 0,
         })
     }
 
@@ -262,6 +266,7 @@ impl FtraceCollector {
                 );
                 self.unknown += unknown;
                 if let Ok(info) = r {
+                    self.raw_bytes += info.data_len as u64;
                     if info.missed_flag {
                         c.missed += info.missed.max(1);
                     }

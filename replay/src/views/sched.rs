@@ -169,9 +169,11 @@ impl SchedOpts {
                     }
                     o.sort = v.to_string();
                 }
-                a => return Err(format!(
+                a => {
+                    return Err(format!(
                     "sched: unknown argument {a:?} (known: -p PID, -C COMM, -P, -m, -n N, -s KEY)"
-                )),
+                ))
+                }
             }
         }
         Ok(o)
