@@ -64,10 +64,14 @@ fn stop(mut g: Guard, ring: &Path) {
 }
 
 /// A python3 sleeper pinned to `cpu`, named `name`, waking every 10 ms
-/// `n` times. Returns its pid once finished.
+/// `n` times. Returns its pid once finished. SCHED_BATCH: a waking batch
+/// task does not preempt the running one (EEVDF would otherwise often let a
+/// sleeper with lag run at once), so behind CPU hogs it waits out the
+/// current slice, as runqlat's textbook contention shows; alone on an idle
+/// CPU it runs at once either way.
 fn sleeper(cpu: usize, name: &str, n: u32) -> i32 {
     let code = format!(
-        "import os,time,ctypes\nos.sched_setaffinity(0,{{{cpu}}})\nctypes.CDLL(None).prctl(15,b'{name}',0,0,0)\nfor _ in range({n}): time.sleep(0.01)\n"
+        "import os,time,ctypes\nos.sched_setaffinity(0,{{{cpu}}})\nos.sched_setscheduler(0,os.SCHED_BATCH,os.sched_param(0))\nctypes.CDLL(None).prctl(15,b'{name}',0,0,0)\nfor _ in range({n}): time.sleep(0.01)\n"
     );
     let mut c = spawn(Command::new("python3").args(["-c", &code]));
     let pid = c.pid();
@@ -140,29 +144,41 @@ fn sched_shows_run_queue_latency_under_contention_and_none_without() {
     // Every 10 ms wake-up is a run-queue wait: about 200 of them each.
     assert!(a["waits"].as_u64().unwrap() >= 150, "{a}");
     assert!(b["waits"].as_u64().unwrap() >= 150, "{b}");
-    // Contention: two runnable hogs ahead of it; each wake-up typically
-    // waits for a hog's slice (milliseconds).
+    // Contention: two runnable hogs ahead of it. Many wake-ups still run
+    // at once (measured p50 here: 9 µs to 1.6 ms from run to run), but a
+    // large share waits out a hog's slice: milliseconds in the tail and on
+    // average.
     assert!(
-        ms(&b, "p50_ns") >= 0.5,
-        "crowded p50 {} ms",
-        ms(&b, "p50_ns")
-    );
-    assert!(
-        ms(&b, "p95_ns") >= 1.0,
+        ms(&b, "p95_ns") >= 5.0,
         "crowded p95 {} ms",
         ms(&b, "p95_ns")
     );
-    // Alone: near zero (the median wake-up runs at once; the tail is
-    // whatever else this machine runs on that CPU).
-    assert!(ms(&a, "p50_ns") < 0.2, "alone p50 {} ms", ms(&a, "p50_ns"));
     assert!(
-        ms(&a, "p50_ns") * 5.0 < ms(&b, "p50_ns") && ms(&a, "avg_ns") * 2.0 < ms(&b, "avg_ns"),
-        "alone p50 {} / avg {} ms vs crowded {} / {} ms",
-        ms(&a, "p50_ns"),
-        ms(&a, "avg_ns"),
-        ms(&b, "p50_ns"),
+        ms(&b, "avg_ns") >= 1.0,
+        "crowded avg {} ms",
         ms(&b, "avg_ns")
     );
+    // Alone: near zero, when the CPU really was ours. On a shared machine
+    // other work may run there: the trace says how much.
+    let busy = foreign_busy(&r, t0, t1, cpu, alone);
+    eprintln!(
+        "other tasks ran {:.1}% of CPU {cpu} during the uncontended phase",
+        busy * 100.0
+    );
+    if busy < 0.10 {
+        assert!(ms(&a, "p50_ns") < 0.2, "alone p50 {} ms", ms(&a, "p50_ns"));
+        assert!(
+            ms(&a, "p95_ns") * 2.0 < ms(&b, "p95_ns") && ms(&a, "avg_ns") * 2.0 < ms(&b, "avg_ns"),
+            "alone p95 {} / avg {} ms vs crowded {} / {} ms",
+            ms(&a, "p95_ns"),
+            ms(&a, "avg_ns"),
+            ms(&b, "p95_ns"),
+            ms(&b, "avg_ns")
+        );
+    } else {
+        eprintln!("note: CPU {cpu} was not idle without the hogs; only checking that the hogs made it worse");
+        assert!(ms(&a, "avg_ns") < ms(&b, "avg_ns"), "alone {a} crowded {b}");
+    }
     // The text view shows the histogram and the task.
     let o = run(&[
         "replay",
@@ -184,6 +200,40 @@ fn sched_shows_run_queue_latency_under_contention_and_none_without() {
         o.stdout
     );
     assert!(o.stdout.contains("lpo-crowded"), "{}", o.stdout);
+}
+
+/// Share of [from, to] during which CPU `cpu` ran tasks other than `pid`
+/// (and idle), from the recorded sched_switch events.
+fn foreign_busy(ring: &Path, from: f64, to: f64, cpu: usize, pid: i32) -> f64 {
+    let o = run(&[
+        "replay",
+        "-f",
+        ring.to_str().unwrap(),
+        "--from",
+        &format!("@{from}"),
+        "--to",
+        &format!("@{to}"),
+        "trace",
+        "--event",
+        "sched_switch",
+        "--cpu",
+        &cpu.to_string(),
+        "--json",
+    ])
+    .ok("trace");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let (mut busy, mut cur, mut since) = (0i64, 0i64, None::<i64>);
+    for e in v["events"].as_array().unwrap() {
+        let t = e["boot_ns"].as_i64().unwrap();
+        if let Some(s) = since {
+            if cur != 0 && cur != pid as i64 {
+                busy += t - s;
+            }
+        }
+        cur = e["fields"]["next_pid"].as_i64().unwrap();
+        since = Some(t);
+    }
+    busy as f64 / ((to - from) * 1e9)
 }
 
 /// The device holding `path`, as named in /proc/diskstats.
