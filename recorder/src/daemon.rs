@@ -128,7 +128,10 @@ pub fn record(
     } else {
         None
     };
+    // Opened before the ring so its skip reasons go into the host header;
+    // its notes are said once the ring is open (a failure stays one line).
     let mut ftrace = None;
+    let mut ftrace_notes = Vec::new();
     if opts.ftrace {
         let mut notes = Vec::new();
         match crate::ftrace::FtraceCollector::open(true, &opts.events, &mut |l| notes.push(l)) {
@@ -138,7 +141,7 @@ pub fn record(
         for n in notes {
             match n.strip_prefix("skipped: ") {
                 Some(s) => host.skipped.push(s.to_string()),
-                None => say(n),
+                None => ftrace_notes.push(n),
             }
         }
     }
@@ -160,6 +163,9 @@ pub fn record(
         opts.flush,
         if rep.created { ", new ring" } else { "" }
     ));
+    for n in ftrace_notes {
+        say(n);
+    }
     for s in &host.skipped {
         say(format!("skipped: {s}"));
     }
