@@ -73,6 +73,12 @@ enum Cmd {
         /// Do not record CPU profiles (the perf stream).
         #[arg(long)]
         no_perf: bool,
+        /// Do not record kernel trace events (the ftrace stream).
+        #[arg(long)]
+        no_ftrace: bool,
+        /// Trace events to record besides the defaults: GROUP:EVENT[:FILTER],...
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        events: Vec<String>,
     },
     /// Show what the recorded tools would have printed at TIME.
     ///
@@ -110,16 +116,18 @@ enum Cmd {
         #[command(flatten)]
         file: FileArg,
         /// Start of the slice.
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
         from: String,
         /// End of the slice.
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
         to: String,
-        /// Output file (must not exist).
+        /// Output file (must not exist; for perfetto, "-" is standard output).
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: PathBuf,
-        /// Output format: lpo (a capture).
-        #[arg(long, default_value = "lpo")]
+        /// Output format: lpo (a capture to replay elsewhere), or perfetto
+        /// (Chrome trace-event JSON of the kernel trace events: per-CPU
+        /// scheduling, threads, block I/O; opens in the Perfetto UI).
+        #[arg(long, default_value = "lpo", value_name = "FORMAT")]
         format: String,
         /// Streams to keep, e.g. system,process,kernel (default: all; system is always kept).
         #[arg(long, value_delimiter = ',')]
@@ -225,7 +233,14 @@ fn run(cli: Cli) -> Result<(), Fail> {
             delayacct,
             perf_freq,
             no_perf,
+            no_ftrace,
+            events,
         } => {
+            let events = events
+                .iter()
+                .map(|e| lpo_recorder::ftrace::EventSpec::parse(e))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| usage(format!("--events {e}")))?;
             let ring = file.file.unwrap_or_else(default_ring);
             let size = lpo_replay::time::parse_size(&size).map_err(usage)?;
             let interval = lpo_replay::time::parse_duration(&interval).map_err(usage)?;
@@ -258,6 +273,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 delayacct,
                 kernel: !no_kernel,
                 perf_freq: (!no_perf).then_some(perf_freq),
+                ftrace: !no_ftrace,
+                events,
             };
             let s = lpo_recorder::daemon::record(&opts, &mut |line| {
                 if !quiet || !line.starts_with("note") {
@@ -324,8 +341,14 @@ fn run(cli: Cli) -> Result<(), Fail> {
             utc,
             quiet,
         } => {
-            if format != "lpo" {
-                return Err(usage(format!("--format {format:?}: known formats: lpo")));
+            match format.as_str() {
+                "lpo" => {}
+                "perfetto" => return export_perfetto(file, from, to, output, utc),
+                f => {
+                    return Err(usage(format!(
+                        "export: unknown --format {f:?}; formats: lpo (a capture), perfetto"
+                    )))
+                }
             }
             let redact = match redact {
                 Some(r) => lpo_replay::redact::Redaction::parse_list(&r).map_err(usage)?,
@@ -413,6 +436,53 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let f = file.file.unwrap_or_else(default_ring);
             let mut out = std::io::stdout().lock();
             lpo_replay::info(&f, json, &mut out).map_err(|e| Fail(e.exit_code(), e.to_string()))
+        }
+    }
+}
+
+/// `lpo export --format perfetto`: the window's kernel trace events as
+/// Chrome trace-event JSON.
+fn export_perfetto(
+    file: FileArg,
+    from: String,
+    to: String,
+    output: PathBuf,
+    utc: bool,
+) -> Result<(), Fail> {
+    let args = lpo_replay::perfetto::ExportArgs {
+        file: file.file.unwrap_or_else(default_ring),
+        from,
+        to,
+        utc,
+        now_ns: None,
+    };
+    let mut warn = |w: String| eprintln!("lpo: {w}");
+    let fail = |e: lpo_replay::ReplayError| Fail(e.exit_code(), e.to_string());
+    if output.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        lpo_replay::perfetto::export_perfetto(&args, &mut out, &mut warn).map_err(fail)?;
+        return Ok(());
+    }
+    // Written beside the target and renamed, so a failed export leaves no half file.
+    let tmp = output.with_extension("lpo-export.tmp");
+    let mut f =
+        std::fs::File::create(&tmp).map_err(|e| Fail(1, format!("{}: {e}", tmp.display())))?;
+    match lpo_replay::perfetto::export_perfetto(&args, &mut f, &mut warn) {
+        Ok(s) => {
+            std::fs::rename(&tmp, &output)
+                .map_err(|e| Fail(1, format!("{}: {e}", output.display())))?;
+            eprintln!(
+                "lpo: wrote {}: {} events, {} CPU slices, {} block I/O slices",
+                output.display(),
+                s.events,
+                s.cpu_slices,
+                s.io_slices
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(fail(e))
         }
     }
 }

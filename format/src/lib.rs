@@ -39,6 +39,7 @@
 //! ```
 
 pub mod error;
+pub mod ftrace;
 pub mod host;
 pub mod kmsg;
 pub mod kv;

@@ -34,6 +34,10 @@ pub struct RecordOptions {
     /// Record the `perf` stream (CPU profile with call stacks) at this
     /// frequency in Hz; None: off.
     pub perf_freq: Option<u64>,
+    /// Record the `ftrace` stream (default events plus `events`).
+    pub ftrace: bool,
+    /// Extra trace events, `group:name[:filter]`.
+    pub events: Vec<crate::ftrace::EventSpec>,
 }
 
 impl RecordOptions {
@@ -52,6 +56,8 @@ impl RecordOptions {
             delayacct: false,
             kernel: true,
             perf_freq: Some(49),
+            ftrace: true,
+            events: Vec::new(),
         }
     }
 }
@@ -79,6 +85,7 @@ pub fn stream_specs() -> Vec<StreamSpec> {
         StreamSpec::kv("kernel", 2),
         StreamSpec::log(crate::kmsg::STREAM, 1),
         StreamSpec::log("perf", 3),
+        StreamSpec::log("ftrace", 3),
     ]
 }
 
@@ -145,6 +152,23 @@ pub fn record(
             }
         }
     });
+    // Opened before the ring so its skip reasons go into the host header;
+    // its notes are said once the ring is open (a failure stays one line).
+    let mut ftrace = None;
+    let mut ftrace_notes = Vec::new();
+    if opts.ftrace {
+        let mut notes = Vec::new();
+        match crate::ftrace::FtraceCollector::open(true, &opts.events, &mut |l| notes.push(l)) {
+            Ok(f) => ftrace = Some(f),
+            Err(e) => host.skipped.push(format!("ftrace: {e}")),
+        }
+        for n in notes {
+            match n.strip_prefix("skipped: ") {
+                Some(s) => host.skipped.push(s.to_string()),
+                None => ftrace_notes.push(n),
+            }
+        }
+    }
     host.users = crate::proc_stream::read_users(std::path::Path::new("/etc"));
     while host.to_bytes().len() > 30_000 && !host.users.is_empty() {
         host.users.truncate(host.users.len() / 2);
@@ -163,6 +187,9 @@ pub fn record(
         opts.flush,
         if rep.created { ", new ring" } else { "" }
     ));
+    for n in ftrace_notes {
+        say(n);
+    }
     for s in &host.skipped {
         say(format!("skipped: {s}"));
     }
@@ -204,6 +231,17 @@ pub fn record(
     } else {
         None
     };
+    let ftrace_stream = if ftrace.is_some() {
+        w.stream("ftrace")
+    } else {
+        None
+    };
+    if ftrace_stream.is_none() {
+        if let Some(f) = ftrace.take() {
+            let _ = f.close();
+        }
+    }
+    let mut ftrace_failed = false;
     let mut rows = Vec::new();
     let mut row_buf = crate::proc_stream::Rows::new();
     let mut exit_buf = Vec::new();
@@ -228,6 +266,10 @@ pub fn record(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut flush =
             tokio::time::interval_at(tokio::time::Instant::now() + opts.flush, opts.flush);
+        // Trace pages are read more often than samples are taken, so the
+        // kernel's per-CPU buffers never need to hold a whole interval.
+        let mut ftrace_read = tokio::time::interval(opts.interval.min(Duration::from_millis(250)));
+        ftrace_read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
         let sleep_until = async move {
             match deadline {
@@ -293,9 +335,25 @@ pub fn record(
                             }
                         }
                     }
+                    if let (Some(s), Some(f)) = (ftrace_stream, ftrace.as_mut()) {
+                        f.read();
+                        f.prepare();
+                        if let Err(e) = w.append_log(s, key, wall, mono, &mut |fresh, buf| f.encode(fresh, buf)) {
+                            if !ftrace_failed {
+                                say(format!("warning: ftrace sample dropped: {e}"));
+                                ftrace_failed = true;
+                            }
+                        }
+                        f.clear();
+                    }
                     summary.samples += 1;
                     if opts.samples.is_some_and(|n| summary.samples >= n) {
                         break;
+                    }
+                }
+                _ = ftrace_read.tick(), if ftrace_stream.is_some() => {
+                    if let Some(f) = ftrace.as_mut() {
+                        f.read();
                     }
                 }
                 _ = flush.tick() => w.flush()?,
@@ -315,6 +373,15 @@ pub fn record(
     }
     // Seal what is staged and msync, even when the loop failed.
     let closed = w.close();
+    if let Some(f) = ftrace {
+        let (n, lost, raw) = (f.events, f.lost, f.raw_bytes);
+        if let Err(e) = f.close() {
+            say(format!("warning: ftrace: {e}"));
+        }
+        say(format!(
+            "note: ftrace: {n} events recorded, {lost} lost ({raw} bytes of trace records read)"
+        ));
+    }
     result?;
     closed?;
     Ok(summary)

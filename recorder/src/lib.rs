@@ -28,6 +28,7 @@
 pub mod clock;
 pub mod daemon;
 pub mod exits;
+pub mod ftrace;
 pub mod host;
 pub mod kmsg;
 pub mod netlink;

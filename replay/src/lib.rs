@@ -21,8 +21,10 @@
 
 pub mod dump;
 pub mod export;
+pub mod ftrace;
 pub mod info;
 pub mod model;
+pub mod perfetto;
 pub mod procmodel;
 pub mod redact;
 pub mod time;

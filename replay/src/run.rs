@@ -359,6 +359,16 @@ pub fn replay(
     } else {
         None
     };
+    // Kernel trace events of the window (sched, biolatency, trace; exits adds them).
+    let nbad = bad.len();
+    let trace = va.needs_ftrace().then(|| {
+        let mut t = crate::ftrace::load(&r, from_ns, to_t, host.interval_ns as i64, &mut bad);
+        t.disks = crate::ftrace::disk_names(&r, from_ns, to_t);
+        t
+    });
+    for b in &bad[nbad..] {
+        warn(format!("warning: skipped damaged trace events: {b}"));
+    }
     let data = crate::views::Data {
         perf: perf.as_ref(),
         host: &h,
@@ -369,6 +379,7 @@ pub fn replay(
         kmsg: kmsg.as_deref(),
         from_ns,
         to_ns: to_t,
+        ftrace: trace.as_ref(),
     };
     let text = crate::views::render(view, view_args, &data, json).map_err(ReplayError::Usage)?;
     out.write_all(text.as_bytes())?;

@@ -11,7 +11,7 @@ fn small_ring() -> (tempfile::TempDir, std::path::PathBuf) {
         "-f",
         r.to_str().unwrap(),
         "--size",
-        "3MiB",
+        "4MiB",
         "--interval",
         "20ms",
         "--samples",
@@ -104,7 +104,7 @@ fn second_recorder_is_refused() {
     let _serial = serial();
     let d = tmpdir();
     let r = ring_in(&d);
-    let _rec = start_recorder(&r, &["--size", "3MiB", "--interval", "50ms"]);
+    let _rec = start_recorder(&r, &["--size", "4MiB", "--interval", "50ms"]);
     wait_samples(&r, 2, std::time::Duration::from_secs(10));
     let o = run(&["record", "-q", "-f", r.to_str().unwrap(), "--samples", "1"]);
     o.assert_clean_failure("second recorder");

@@ -53,7 +53,7 @@ fn sigterm_and_sigint_flush_and_exit_zero() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         let d = tmpdir();
         let r = ring_in(&d);
-        let mut rec = start_recorder(&r, &["--size", "3MiB", "--interval", "20ms"]);
+        let mut rec = start_recorder(&r, &["--size", "4MiB", "--interval", "20ms"]);
         wait_samples(&r, 5, Duration::from_secs(10));
         rec.signal(sig);
         assert_eq!(

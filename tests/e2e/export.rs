@@ -79,7 +79,7 @@ fn two_minute_export_replays_identically_elsewhere_and_redaction_removes_secrets
     let script = format!(
         "ip link set lo up; ip addr add {IP}/32 dev lo; hostname {HOST}; \
          python3 -c 'import socket,time; s=socket.socket(); s.bind((\"{IP}\",7777)); s.listen(8); time.sleep(600)' & \
-         exec {} record -f {} --size 64MiB --interval 500ms",
+         exec {} record -f {} --size 64MiB --interval 500ms --no-ftrace",
         lpo_bin(),
         ring.display()
     );

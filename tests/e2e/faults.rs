@@ -27,7 +27,7 @@ fn recorded(samples: &str, interval: &str, size: &str) -> (tempfile::TempDir, st
 #[test]
 fn flipped_zeroed_and_truncated_files_never_panic() {
     let _serial = serial();
-    let (d, r) = recorded("1500", "2ms", "3MiB");
+    let (d, r) = recorded("1500", "2ms", "4MiB");
     let clean = std::fs::read(&r).unwrap();
     let v = info_json(&r);
     let last = v["last"].as_str().unwrap().to_string();
@@ -121,7 +121,7 @@ fn wall_clock_stepped_back_keeps_order_and_seek() {
         "-f",
         r.to_str().unwrap(),
         "--size",
-        "3MiB",
+        "4MiB",
         "--interval",
         "20ms",
         "--samples",
@@ -314,7 +314,7 @@ fn read_only_location_is_a_clear_error() {
         "-f",
         ring.to_str().unwrap(),
         "--size",
-        "3MiB",
+        "4MiB",
         "--samples",
         "1",
     ]);

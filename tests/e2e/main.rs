@@ -10,6 +10,7 @@ mod crash;
 mod dump;
 mod export;
 mod faults;
+mod ftrace;
 mod kernel;
 mod kmsg;
 mod mutation;

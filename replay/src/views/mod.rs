@@ -8,7 +8,9 @@ pub mod net;
 pub mod netdisk;
 pub mod perf;
 pub mod process;
+pub mod sched;
 pub mod system;
+pub mod trace;
 
 pub use system::{Host, Sample};
 
@@ -41,6 +43,9 @@ pub const VIEWS: &[&str] = &[
     "conntrack",
     "perf",
     "flamegraph",
+    "sched",
+    "biolatency",
+    "trace",
 ];
 
 /// Network reports of `sar -n`.
@@ -74,6 +79,9 @@ pub enum ViewArgs {
     Net(net::NetView),
     Perf(perf::PerfCmd),
     Flamegraph(perf::FlameOpts),
+    Sched(sched::SchedOpts),
+    Biolatency(sched::BioOpts),
+    Trace(trace::TraceOpts),
 }
 
 impl ViewArgs {
@@ -113,10 +121,19 @@ impl ViewArgs {
     pub fn perf_window_ns(&self) -> i64 {
         60_000_000_000
     }
+    /// Does this view read the `ftrace` stream (exits: when it is there)?
+    pub fn needs_ftrace(&self) -> bool {
+        matches!(
+            self,
+            ViewArgs::Sched(_) | ViewArgs::Biolatency(_) | ViewArgs::Trace(_) | ViewArgs::Exits
+        )
+    }
     /// For `--at`, how far back the view looks (exits: a window ending at TIME).
     pub fn at_window_ns(&self) -> i64 {
         match self {
-            ViewArgs::Exits => 60_000_000_000,
+            ViewArgs::Exits | ViewArgs::Sched(_) | ViewArgs::Biolatency(_) | ViewArgs::Trace(_) => {
+                60_000_000_000
+            }
             _ => 0,
         }
     }
@@ -401,6 +418,9 @@ pub fn parse_view(view: &str, args: &[String], json: &mut bool) -> Result<ViewAr
             let a: Vec<&String> = it.collect();
             perf::parse_flame(&a).map(ViewArgs::Flamegraph)
         }
+        "sched" => sched::SchedOpts::parse(&it.collect::<Vec<_>>()).map(ViewArgs::Sched),
+        "biolatency" => sched::BioOpts::parse(&it.collect::<Vec<_>>()).map(ViewArgs::Biolatency),
+        "trace" => trace::TraceOpts::parse(&it.collect::<Vec<_>>()).map(ViewArgs::Trace),
         _ => Err(format!(
             "unknown view {view:?}; views: {}",
             VIEWS.join(", ")
@@ -430,6 +450,8 @@ pub struct Data<'a> {
     /// Window shown, unix ns (for exits).
     pub from_ns: i64,
     pub to_ns: i64,
+    /// Kernel trace events of the window, for the views that read them.
+    pub ftrace: Option<&'a crate::ftrace::Trace>,
 }
 
 /// Add `time` (RFC 3339 in the host's zone) and `wall_ns` to JSON rows,
@@ -628,8 +650,11 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
             }
         }
         (ViewArgs::Exits, _) => {
-            let started = started_in(d);
-            let ev: Vec<ExitEvent> = d.exits.to_vec();
+            let mut started = started_in(d);
+            let mut ev: Vec<ExitEvent> = d.exits.to_vec();
+            if let Some(t) = d.ftrace {
+                sched::merge_lifecycle(t, &mut ev, &mut started);
+            }
             if j {
                 json_text(process::exits_json(&ev, &started, &u, tz))
             } else {
@@ -711,10 +736,31 @@ pub fn render(view: &str, args: &[String], d: &Data, json: bool) -> Result<Strin
             json_text(perf::script_json(need_perf(d)?, f, &tz))
         }
         (ViewArgs::Flamegraph(o), _) => perf::flamegraph(need_perf(d)?, o, &tz)?,
+        (ViewArgs::Sched(_) | ViewArgs::Biolatency(_) | ViewArgs::Trace(_), _)
+            if d.ftrace.is_none_or(|t| t.samples == 0) =>
+        {
+            return Err("no kernel trace events recorded in that window (recorded without root, with --no-ftrace, or by an lpo without the ftrace stream)".into())
+        }
+        (ViewArgs::Sched(o), false) => sched::sched_text(ft(d), o, d.from_ns, d.to_ns, &tz),
+        (ViewArgs::Sched(o), true) => json_text(sched::sched_json(ft(d), o, d.from_ns, d.to_ns)),
+        (ViewArgs::Biolatency(o), false) => {
+            sched::biolatency_text(ft(d), o, d.from_ns, d.to_ns, &tz)
+        }
+        (ViewArgs::Biolatency(o), true) => {
+            json_text(sched::biolatency_json(ft(d), o, d.from_ns, d.to_ns))
+        }
+        (ViewArgs::Trace(o), false) => trace::trace_text(ft(d), o, &tz)?,
+        (ViewArgs::Trace(o), true) => json_text(trace::trace_json(ft(d), o, &tz)?),
         (ViewArgs::Summary, false) => summary_text(d, &u),
         (ViewArgs::Summary, true) => json_text(summary_json(d, &u)),
     };
     Ok(out)
+}
+
+fn ft<'a>(d: &Data<'a>) -> &'a crate::ftrace::Trace {
+    static EMPTY: std::sync::OnceLock<crate::ftrace::Trace> = std::sync::OnceLock::new();
+    d.ftrace
+        .unwrap_or_else(|| EMPTY.get_or_init(crate::ftrace::Trace::default))
 }
 
 /// One report per interval, separated by a blank line.
