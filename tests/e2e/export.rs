@@ -76,6 +76,8 @@ fn two_minute_export_replays_identically_elsewhere_and_redaction_removes_secrets
     let log = std::fs::File::create(d.path().join("rec.log")).unwrap();
     // The recorder runs with a distinctive host name (its own UTS
     // namespace) and network namespace holding a listener on a known address.
+    // No ftrace: the tracefs instance is one recorder's at a time, and the
+    // locked tests running meanwhile use it.
     let script = format!(
         "ip link set lo up; ip addr add {IP}/32 dev lo; hostname {HOST}; \
          python3 -c 'import socket,time; s=socket.socket(); s.bind((\"{IP}\",7777)); s.listen(8); time.sleep(600)' & \
