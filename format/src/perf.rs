@@ -10,23 +10,26 @@
 //! refer to by id; stacks are a prefix tree (a node is a frame and its
 //! caller node), so stacks that share callers share nodes.
 //!
-//! Layout (all integers LEB128 varints; `z` marks zigzag; see
-//! spec/STREAMS.md, "perf"):
+//! Layout, version 2 (all integers LEB128 varints; `z` marks zigzag;
+//! spec/STREAMS.md, "perf", has the details):
 //!
 //! ```text
-//! u8 version (1)
+//! u8 version (2)
 //! lost                          samples the kernel dropped since the previous drain
 //! n_str,     n × (len, bytes)   new strings, ids continue the block's table
-//! n_frame,   n × frame          new frames
-//!   frame: flags (bit0 kernel, bit1 symbolized), dso str, [sym str, offset], addr
-//! n_node,    n × (parent, frame)  new stack nodes; parent 0 = outermost caller,
-//!                               else node id + 1 (must be an earlier node)
-//! n_thread,  n × (pid, tid, comm str)
+//! n_sym,     n × (dso << 1 | kernel, z(name − prev − 1), z(start − prev start))
+//!                               a symbol and its start, stored once
+//! n_frame,   n × frame          0, dso << 1 | kernel, addr  (no symbol)
+//!                               or 1 + z(sym − prev − 1), offset in the symbol
+//! n_node,    n × (back, z(frame − prev − 1))  back 0 = outermost caller, else
+//!                               the parent is `back` nodes before this one
+//! n_proc,    n × (z(pid − prev pid), comm str)
+//! n_thread,  n × (process back from the newest, z(tid − pid))
 //! event str                     e.g. "cpu-clock"
 //! n_sample, then columns of n values each:
-//!   time µs: z(first − mono/1000), then z(deltas)
-//!   thread id, cpu, stack (0 = no stack, else leaf node id + 1),
-//!   period: z(first), then z(deltas)
+//!   cpu; period: z(first), then z(deltas);
+//!   time µs: z(t − same CPU's previous + period, else the previous sample or mono)
+//!   thread, stack: z(id − highest so far) (stack 0 = none, else leaf node id + 1)
 //! ```
 //!
 //! Ids count from 0 in order of definition within a block. The encoder is

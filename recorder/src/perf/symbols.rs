@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const MAX_CACHED_FILES: usize = 256;
-pub const MAX_CACHED_SYMBOLS: usize = 4_000_000;
+/// 20 bytes each: at most 20 MiB of symbol tables.
+pub const MAX_CACHED_SYMBOLS: usize = 1_000_000;
 /// Files larger than this are not parsed (symbols then show as unknown).
 const MAX_ELF_BYTES: u64 = 1 << 30;
 
@@ -145,11 +146,26 @@ impl KernelSyms {
     }
 }
 
+/// One ELF symbol: 20 bytes; its name stays in the mapped file.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
+struct ESym {
+    start: u64,
+    /// 0: unknown (the symbol runs to the next one); saturated.
+    size: u32,
+    /// Offset of the name in its file.
+    name: u32,
+    /// Name length; bit 31: the name is in the debug file.
+    len: u32,
+}
+
+const IN_DEBUG: u32 = 1 << 31;
+
 /// Symbols of one ELF file and how file offsets map to its addresses. The
 /// names stay in the mapped file (page cache), not copied.
 pub struct ElfSyms {
-    /// (start, size (0: unknown), which map, name offset, name length), sorted.
-    syms: Vec<(u64, u64, u8, u32, u32)>,
+    /// Sorted by start.
+    syms: Vec<ESym>,
     maps: Vec<memmap2::Mmap>,
     /// PT_LOAD segments: (file offset, file size, virtual address).
     loads: Vec<(u64, u64, u64)>,
@@ -163,14 +179,16 @@ impl ElfSyms {
             .iter()
             .find(|(o, sz, _)| file_off >= *o && file_off - *o < *sz)?;
         let addr = file_off - off + vaddr;
-        let i = self.syms.partition_point(|s| s.0 <= addr);
-        let (start, size, m, noff, nlen) = *self.syms.get(i.checked_sub(1)?)?;
-        if size != 0 && addr >= start.saturating_add(size) {
+        let i = self.syms.partition_point(|s| s.start <= addr);
+        let s = *self.syms.get(i.checked_sub(1)?)?;
+        let (start, size, noff) = (s.start, s.size, s.name);
+        if size != 0 && addr >= start.saturating_add(u64::from(size)) {
             return None;
         }
+        let (m, nlen) = (usize::from(s.len & IN_DEBUG != 0), s.len & !IN_DEBUG);
         let bytes = self
             .maps
-            .get(m as usize)?
+            .get(m)?
             .get(noff as usize..noff as usize + nlen as usize)?;
         let name = String::from_utf8_lossy(bytes);
         let name = match rustc_demangle::try_demangle(&name) {
@@ -209,8 +227,9 @@ impl ElfSyms {
                 e.maps.push(d);
             }
         }
-        e.syms.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
-        e.syms.dedup_by_key(|s| s.0);
+        e.syms
+            .sort_by_key(|s| (s.start, std::cmp::Reverse(s.size)));
+        e.syms.dedup_by_key(|s| s.start);
         e.syms.shrink_to_fit();
         // The pages read while indexing need not stay resident: lookups
         // fault back the few they touch from the page cache.
@@ -241,7 +260,7 @@ impl ElfSyms {
     }
 }
 
-fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<(u64, u64, u8, u32, u32)>) {
+fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<ESym>) {
     let lo = base.as_ptr() as usize;
     for s in f.symbols().chain(f.dynamic_symbols()) {
         if s.kind() != object::SymbolKind::Text || s.is_undefined() || s.address() == 0 {
@@ -249,16 +268,19 @@ fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<(u64, u64, 
         }
         let Ok(n) = s.name_bytes() else { continue };
         let at = (n.as_ptr() as usize).wrapping_sub(lo);
-        if n.is_empty() || at > u32::MAX as usize || at + n.len() > base.len() {
+        if n.is_empty()
+            || at > u32::MAX as usize
+            || at + n.len() > base.len()
+            || n.len() >= IN_DEBUG as usize
+        {
             continue;
         }
-        out.push((
-            s.address(),
-            s.size(),
-            map,
-            at as u32,
-            n.len().min(u32::MAX as usize) as u32,
-        ));
+        out.push(ESym {
+            start: s.address(),
+            size: s.size().min(u64::from(u32::MAX)) as u32,
+            name: at as u32,
+            len: n.len() as u32 | if map == 1 { IN_DEBUG } else { 0 },
+        });
     }
 }
 
