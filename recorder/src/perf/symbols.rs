@@ -373,7 +373,8 @@ mod tests {
     fn kallsyms_lookup() {
         let k = KernelSyms::parse(
             "ffffffff81000000 T _stext\nffffffff81000100 t foo\nffffffff81000000 D data\n\
-             ffffffffc0200000 t mod_fn\t[nf_conntrack]\n0000000000000000 T zero\nbad line\n",
+             ffffffffc0200000 t mod_fn\t[nf_conntrack]\n0000000000000000 T zero\nbad line\n\
+             ffffffff810000f0 T __pfx_foo\nffffffffc0200100 t mod_fn2\t[nf_conntrack]\n",
         );
         assert_eq!(
             k.lookup(0xffffffff81000104),
@@ -387,6 +388,17 @@ mod tests {
             k.lookup(0xffffffffc0200008),
             Some(("mod_fn", 8, "[nf_conntrack]"))
         );
+        assert_eq!(
+            k.lookup(0xffffffffc0200104),
+            Some(("mod_fn2", 4, "[nf_conntrack]"))
+        );
+        // __pfx_ padding symbols are left out: the padding counts as the
+        // end of the previous function.
+        assert_eq!(
+            k.lookup(0xffffffff810000f4),
+            Some(("_stext", 0xf4, "[kernel.kallsyms]"))
+        );
+        assert_eq!(k.len(), 4);
         assert_eq!(k.lookup(0x1000), None);
         assert!(KernelSyms::parse("0000000000000000 T x\n").is_empty());
     }
