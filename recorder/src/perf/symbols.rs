@@ -227,8 +227,7 @@ impl ElfSyms {
                 e.maps.push(d);
             }
         }
-        e.syms
-            .sort_by_key(|s| (s.start, std::cmp::Reverse(s.size)));
+        e.syms.sort_by_key(|s| (s.start, std::cmp::Reverse(s.size)));
         e.syms.dedup_by_key(|s| s.start);
         e.syms.shrink_to_fit();
         // The pages read while indexing need not stay resident: lookups
