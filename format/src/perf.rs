@@ -10,23 +10,26 @@
 //! refer to by id; stacks are a prefix tree (a node is a frame and its
 //! caller node), so stacks that share callers share nodes.
 //!
-//! Layout (all integers LEB128 varints; `z` marks zigzag; see
-//! spec/STREAMS.md, "perf"):
+//! Layout, version 2 (all integers LEB128 varints; `z` marks zigzag;
+//! spec/STREAMS.md, "perf", has the details):
 //!
 //! ```text
-//! u8 version (1)
+//! u8 version (2)
 //! lost                          samples the kernel dropped since the previous drain
 //! n_str,     n × (len, bytes)   new strings, ids continue the block's table
-//! n_frame,   n × frame          new frames
-//!   frame: flags (bit0 kernel, bit1 symbolized), dso str, [sym str, offset], addr
-//! n_node,    n × (parent, frame)  new stack nodes; parent 0 = outermost caller,
-//!                               else node id + 1 (must be an earlier node)
-//! n_thread,  n × (pid, tid, comm str)
+//! n_sym,     n × (dso << 1 | kernel, z(name − prev − 1), z(start − prev start))
+//!                               a symbol and its start, stored once
+//! n_frame,   n × frame          0, dso << 1 | kernel, addr  (no symbol)
+//!                               or 1 + z(sym − prev − 1), offset in the symbol
+//! n_node,    n × (back, z(frame − prev − 1))  back 0 = outermost caller, else
+//!                               the parent is `back` nodes before this one
+//! n_proc,    n × (z(pid − prev pid), comm str)
+//! n_thread,  n × (process back from the newest, z(tid − pid))
 //! event str                     e.g. "cpu-clock"
 //! n_sample, then columns of n values each:
-//!   time µs: z(first − mono/1000), then z(deltas)
-//!   thread id, cpu, stack (0 = no stack, else leaf node id + 1),
-//!   period: z(first), then z(deltas)
+//!   cpu; period: z(first), then z(deltas);
+//!   time µs: z(t − same CPU's previous + period, else the previous sample or mono)
+//!   thread, stack: z(id − highest so far) (stack 0 = none, else leaf node id + 1)
 //! ```
 //!
 //! Ids count from 0 in order of definition within a block. The encoder is
@@ -37,10 +40,11 @@ use crate::varint::{put_i64, put_u64, Cursor};
 use std::collections::HashMap;
 use std::hash::Hash;
 
-pub const PAYLOAD_VERSION: u8 = 1;
+pub const PAYLOAD_VERSION: u8 = 2;
 /// Caps on untrusted input (per block for tables, per payload for samples).
 pub const MAX_STRINGS: usize = 1 << 20;
 pub const MAX_STRING_LEN: usize = 4096;
+pub const MAX_SYMS: usize = 1 << 22;
 pub const MAX_FRAMES: usize = 1 << 22;
 pub const MAX_NODES: usize = 1 << 22;
 pub const MAX_THREADS: usize = 1 << 20;
@@ -52,7 +56,7 @@ pub const MAX_DEPTH: usize = 1024;
 pub enum PerfCodecError {
     #[error("perf payload: {0}")]
     Corrupt(&'static str),
-    #[error("perf payload version {0} is newer than this lpo reads (1)")]
+    #[error("perf payload version {0} is not the one this lpo reads (2)")]
     Version(u8),
 }
 
@@ -134,20 +138,53 @@ impl<K: Hash + Eq + Clone> Interner<K> {
     }
 }
 
-type FrameKey = (u64, Option<(u32, u64)>, u32, bool);
+/// (dso << 1 | kernel, name, start)
+type SymKey = (u32, u32, u64);
+/// (symbol id + 1, offset) for a symbolized frame, else (0, address) and
+/// `raw` = dso << 1 | kernel.
+type FrameKey = (u32, u64, u32);
 
 /// Encodes drains into payloads, keeping the per-block dictionaries.
 #[derive(Debug, Default)]
 pub struct Encoder {
     strings: Interner<String>,
+    syms: Interner<SymKey>,
     frames: Interner<FrameKey>,
     nodes: Interner<(u32, u32)>,
-    threads: Interner<(u32, u32, u32)>,
+    procs: Interner<(u32, u32)>,
+    threads: Interner<(u32, u32)>,
+    /// Per-CPU time of the previous sample (µs), for the time column.
+    stack_ids: Vec<u32>,
+    thread_ids: Vec<u32>,
+    /// Where each section of the last payload starts (for measurements).
+    #[cfg(test)]
+    sections: Vec<usize>,
+}
+
+fn zz(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzz(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// An id coded as z(id − previous − 1), checked against `len`.
+fn rel(c: &mut Cursor, prev: i64, len: usize) -> Option<u32> {
+    let id = prev.checked_add(unzz(c.u64()?))?.checked_add(1)?;
+    (0..len as i64).contains(&id).then_some(id as u32)
 }
 
 impl Encoder {
     pub fn new() -> Encoder {
         Encoder::default()
+    }
+
+    fn str_id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.strings.map.get(s) {
+            return id;
+        }
+        self.strings.get(&s.to_string()).0
     }
 
     /// Encode one drain. `fresh`: this payload starts a block (forget the
@@ -166,28 +203,45 @@ impl Encoder {
     ) {
         if fresh {
             self.strings.clear();
+            self.syms.clear();
             self.frames.clear();
             self.nodes.clear();
+            self.procs.clear();
             self.threads.clear();
         } else {
             // A previous attempt of the same payload may have been cut short.
             self.rollback();
         }
-        let mut stack_ids = Vec::with_capacity(samples.len());
-        let mut thread_ids = Vec::with_capacity(samples.len());
-        let event_id = self.strings.get(&event.to_string()).0;
+        let mut stack_ids = std::mem::take(&mut self.stack_ids);
+        let mut thread_ids = std::mem::take(&mut self.thread_ids);
+        stack_ids.clear();
+        thread_ids.clear();
+        let event_id = self.str_id(event);
         for s in samples {
-            let comm = self.strings.get(&s.comm).0;
-            thread_ids.push(self.threads.get(&(s.pid, s.tid, comm)).0);
+            let comm = self.str_id(&s.comm);
+            let proc = self.procs.get(&(s.pid, comm)).0;
+            thread_ids.push(self.threads.get(&(proc, s.tid)).0);
             // Nodes go from the outermost caller to the leaf.
             let mut parent = 0u32;
             for f in s.stack.iter().rev().take(MAX_DEPTH) {
-                let dso = self.strings.get(&f.dso).0;
-                let sym = f.sym.as_ref().map(|(n, off)| (self.strings.get(n).0, *off));
-                let fid = self.frames.get(&(f.addr, sym, dso, f.kernel)).0;
+                let dso = self.str_id(&f.dso) << 1 | u32::from(f.kernel);
+                let key = match &f.sym {
+                    Some((n, off)) => {
+                        let name = self.str_id(n);
+                        let start = f.addr.wrapping_sub(*off);
+                        (self.syms.get(&(dso, name, start)).0 + 1, *off, 0)
+                    }
+                    None => (0, f.addr, dso),
+                };
+                let fid = self.frames.get(&key).0;
                 parent = self.nodes.get(&(parent, fid)).0 + 1;
             }
             stack_ids.push(parent);
+        }
+        #[cfg(test)]
+        {
+            self.sections.clear();
+            self.sections.push(out.len());
         }
         out.push(PAYLOAD_VERSION);
         put_u64(out, lost);
@@ -197,67 +251,159 @@ impl Encoder {
             put_u64(out, s.len() as u64);
             out.extend_from_slice(s.as_bytes());
         }
-        let frames = self.frames.fresh_since_commit();
-        put_u64(out, frames.len() as u64);
-        for (addr, sym, dso, kernel) in frames {
-            put_u64(out, u64::from(*kernel) | (u64::from(sym.is_some()) << 1));
+        // Symbols: starts delta-coded against the previous symbol of the
+        // same kind (kernel or user) in the block.
+        let mut prev = [0u64; 2];
+        for (dso, _, start) in &self.syms.keys[..self.syms.committed] {
+            prev[(dso & 1) as usize] = *start;
+        }
+        let mut prev_name = self.syms.keys[..self.syms.committed]
+            .last()
+            .map_or(-1, |s| i64::from(s.1));
+        let syms = self.syms.fresh_since_commit();
+        #[cfg(test)]
+        self.sections.push(out.len());
+        put_u64(out, syms.len() as u64);
+        for (dso, name, start) in syms {
             put_u64(out, u64::from(*dso));
-            if let Some((name, off)) = sym {
-                put_u64(out, u64::from(*name));
-                put_u64(out, *off);
+            put_u64(out, zz(i64::from(*name) - prev_name - 1));
+            prev_name = i64::from(*name);
+            let p = &mut prev[(dso & 1) as usize];
+            put_u64(out, zz(start.wrapping_sub(*p) as i64));
+            *p = *start;
+        }
+        let mut prev_sym = self.frames.keys[..self.frames.committed]
+            .iter()
+            .rev()
+            .find(|f| f.0 != 0)
+            .map_or(0, |f| i64::from(f.0));
+        let frames = self.frames.fresh_since_commit();
+        #[cfg(test)]
+        self.sections.push(out.len());
+        put_u64(out, frames.len() as u64);
+        for (sym, v, dso) in frames {
+            // 0: no symbol (dso and address follow), else 1 + z(symbol − the
+            // previous frame's symbol − 1), then the offset in the symbol.
+            if *sym == 0 {
+                put_u64(out, 0);
+                put_u64(out, u64::from(*dso));
+            } else {
+                put_u64(out, 1 + zz(i64::from(*sym) - prev_sym - 1));
+                prev_sym = i64::from(*sym);
             }
-            put_u64(out, *addr);
+            put_u64(out, *v);
         }
+        let base = self.nodes.committed as u64;
+        let mut prev_frame = self.nodes.keys[..self.nodes.committed]
+            .last()
+            .map_or(-1, |n| i64::from(n.1));
         let nodes = self.nodes.fresh_since_commit();
+        #[cfg(test)]
+        self.sections.push(out.len());
         put_u64(out, nodes.len() as u64);
-        for (parent, frame) in nodes {
-            put_u64(out, u64::from(*parent));
-            put_u64(out, u64::from(*frame));
+        for (i, (parent, frame)) in nodes.iter().enumerate() {
+            // 0: no parent, else how many nodes back the parent is.
+            let id = base + i as u64;
+            put_u64(
+                out,
+                if *parent == 0 {
+                    0
+                } else {
+                    id + 1 - u64::from(*parent)
+                },
+            );
+            put_u64(out, zz(i64::from(*frame) - prev_frame - 1));
+            prev_frame = i64::from(*frame);
         }
+        let mut prev_pid = self.procs.keys[..self.procs.committed]
+            .last()
+            .map_or(0, |p| p.0);
+        let procs = self.procs.fresh_since_commit();
+        #[cfg(test)]
+        self.sections.push(out.len());
+        put_u64(out, procs.len() as u64);
+        for (pid, comm) in procs {
+            put_u64(out, zz(i64::from(*pid) - i64::from(prev_pid)));
+            put_u64(out, u64::from(*comm));
+            prev_pid = *pid;
+        }
+        let n_procs = self.procs.keys.len() as u64;
         let threads = self.threads.fresh_since_commit();
         put_u64(out, threads.len() as u64);
-        for (pid, tid, comm) in threads {
-            put_u64(out, u64::from(*pid));
-            put_i64(out, i64::from(*tid) - i64::from(*pid));
-            put_u64(out, u64::from(*comm));
+        for (proc, tid) in threads {
+            // Process as a distance back from the newest; tid against its pid.
+            put_u64(out, n_procs - 1 - u64::from(*proc));
+            let pid = self.procs.keys[*proc as usize].0;
+            put_u64(out, zz(i64::from(*tid) - i64::from(pid)));
         }
+        #[cfg(test)]
+        self.sections.push(out.len());
         put_u64(out, u64::from(event_id));
         put_u64(out, samples.len() as u64);
-        let mut prev = mono / 1000;
-        for s in samples {
-            let t = s.time_ns / 1000;
-            put_i64(out, t.wrapping_sub(prev));
-            prev = t;
-        }
-        for t in &thread_ids {
-            put_u64(out, u64::from(*t));
-        }
         for s in samples {
             put_u64(out, u64::from(s.cpu));
-        }
-        for n in &stack_ids {
-            put_u64(out, u64::from(*n));
         }
         let mut prev = 0i64;
         for s in samples {
             put_i64(out, (s.period as i64).wrapping_sub(prev));
             prev = s.period as i64;
         }
+        // Time (µs): against the same CPU's previous sample in this payload
+        // plus this sample's period (a cpu-clock sample comes one period
+        // after the last), else against the previous sample (the first
+        // against mono).
+        let mut last: Vec<(u32, i64)> = Vec::new();
+        let mut prev = mono / 1000;
+        for s in samples {
+            let t = s.time_ns / 1000;
+            let pred = match last.iter_mut().find(|l| l.0 == s.cpu) {
+                Some(l) => {
+                    let p = l.1.wrapping_add((s.period / 1000) as i64);
+                    l.1 = t;
+                    p
+                }
+                None => {
+                    last.push((s.cpu, t));
+                    prev
+                }
+            };
+            put_i64(out, t.wrapping_sub(pred));
+            prev = t;
+        }
+        // Threads and stacks: z(id − the highest id so far in the block),
+        // so that new ones (defined by this payload, in sample order) are
+        // small positive numbers.
+        let mut hi = self.threads.committed as i64;
+        for t in &thread_ids {
+            put_i64(out, i64::from(*t) - hi);
+            hi = hi.max(i64::from(*t));
+        }
+        let mut hi = self.nodes.committed as i64;
+        for n in &stack_ids {
+            put_i64(out, i64::from(*n) - hi);
+            hi = hi.max(i64::from(*n));
+        }
+        self.stack_ids = stack_ids;
+        self.thread_ids = thread_ids;
     }
 
     /// The last encoded payload was stored: keep its definitions.
     pub fn commit(&mut self) {
         self.strings.commit();
+        self.syms.commit();
         self.frames.commit();
         self.nodes.commit();
+        self.procs.commit();
         self.threads.commit();
     }
 
     /// The last encoded payload was not stored: forget its definitions.
     pub fn rollback(&mut self) {
         self.strings.rollback();
+        self.syms.rollback();
         self.frames.rollback();
         self.nodes.rollback();
+        self.procs.rollback();
         self.threads.rollback();
     }
 }
@@ -269,6 +415,8 @@ pub struct FrameDef {
     pub sym: Option<(u32, u64)>,
     pub dso: u32,
     pub kernel: bool,
+    /// The symbol's id in the block (frames of one symbol share it).
+    pub sym_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +454,10 @@ pub struct Decoder {
     /// (parent: 0 or node id + 1, frame id)
     pub nodes: Vec<(u32, u32)>,
     pub threads: Vec<ThreadDef>,
+    /// (dso string id << 1 | kernel, name string id, start address)
+    syms: Vec<(u32, u32, u64)>,
+    /// (pid, comm string id)
+    procs: Vec<(u32, u32)>,
 }
 
 impl Decoder {
@@ -334,6 +486,8 @@ impl Decoder {
             return Err(PerfCodecError::Version(v));
         }
         let lost = c.u64().ok_or(t.clone())?;
+        // Table sizes before this payload.
+        let committed = (self.threads.len(), self.nodes.len());
         let n = c.len(MAX_STRINGS).ok_or(bad("string count"))?;
         if self.strings.len() + n > MAX_STRINGS {
             return Err(bad("too many strings"));
@@ -343,56 +497,116 @@ impl Decoder {
             let b = c.bytes(l).ok_or(t.clone())?;
             self.strings.push(String::from_utf8_lossy(b).into_owned());
         }
+        let n = c.len(MAX_SYMS).ok_or(bad("symbol count"))?;
+        if self.syms.len() + n > MAX_SYMS {
+            return Err(bad("too many symbols"));
+        }
+        let mut prev = [0u64; 2];
+        for &(dso, _, start) in &self.syms {
+            prev[(dso & 1) as usize] = start;
+        }
+        let mut prev_name = self.syms.last().map_or(-1, |s| i64::from(s.1));
+        for _ in 0..n {
+            let dso = c.len(u32::MAX as usize).ok_or(t.clone())? as u32;
+            if (dso >> 1) as usize >= self.strings.len() {
+                return Err(bad("string id out of range"));
+            }
+            let name = rel(&mut c, prev_name, self.strings.len()).ok_or(bad("symbol name"))?;
+            prev_name = i64::from(name);
+            let d = c.i64().ok_or(t.clone())?;
+            let p = &mut prev[(dso & 1) as usize];
+            *p = p.wrapping_add(d as u64);
+            self.syms.push((dso, name, *p));
+        }
         let n = c.len(MAX_FRAMES).ok_or(bad("frame count"))?;
         if self.frames.len() + n > MAX_FRAMES {
             return Err(bad("too many frames"));
         }
+        let mut prev_sym = self
+            .frames
+            .iter()
+            .rev()
+            .find_map(|f| f.sym_id)
+            .map_or(0, |s| i64::from(s) + 1);
         for _ in 0..n {
-            let flags = c.u64().ok_or(t.clone())?;
-            if flags > 3 {
-                return Err(bad("frame flags"));
-            }
-            let dso = self.str_id(&mut c)?;
-            let sym = if flags & 2 != 0 {
-                let name = self.str_id(&mut c)?;
-                Some((name, c.u64().ok_or(t.clone())?))
+            let v = c.u64().ok_or(t.clone())?;
+            let f = if v == 0 {
+                let dso = c.len(u32::MAX as usize).ok_or(t.clone())? as u32;
+                if (dso >> 1) as usize >= self.strings.len() {
+                    return Err(bad("string id out of range"));
+                }
+                FrameDef {
+                    addr: c.u64().ok_or(t.clone())?,
+                    sym: None,
+                    dso: dso >> 1,
+                    kernel: dso & 1 != 0,
+                    sym_id: None,
+                }
             } else {
-                None
+                let sym = prev_sym
+                    .checked_add(unzz(v - 1))
+                    .and_then(|x| x.checked_add(1))
+                    .filter(|&x| x >= 1 && x <= self.syms.len() as i64)
+                    .ok_or(bad("frame symbol"))?;
+                prev_sym = sym;
+                let (dso, name, start) = self.syms[sym as usize - 1];
+                let off = c.u64().ok_or(t.clone())?;
+                FrameDef {
+                    addr: start.wrapping_add(off),
+                    sym: Some((name, off)),
+                    dso: dso >> 1,
+                    kernel: dso & 1 != 0,
+                    sym_id: Some(sym as u32 - 1),
+                }
             };
-            let addr = c.u64().ok_or(t.clone())?;
-            self.frames.push(FrameDef {
-                addr,
-                sym,
-                dso,
-                kernel: flags & 1 != 0,
-            });
+            self.frames.push(f);
         }
         let n = c.len(MAX_NODES).ok_or(bad("node count"))?;
         if self.nodes.len() + n > MAX_NODES {
             return Err(bad("too many nodes"));
         }
+        let mut prev_frame = self.nodes.last().map_or(-1, |n| i64::from(n.1));
         for _ in 0..n {
-            let parent = c.len(self.nodes.len()).ok_or(bad("node parent"))? as u32;
-            let frame = c.len(u32::MAX as usize).ok_or(t.clone())?;
-            if frame >= self.frames.len() {
-                return Err(bad("node frame out of range"));
-            }
-            self.nodes.push((parent, frame as u32));
+            let id = self.nodes.len();
+            let back = c.len(id).ok_or(bad("node parent"))?;
+            let parent = if back == 0 { 0 } else { id + 1 - back };
+            let frame = rel(&mut c, prev_frame, self.frames.len()).ok_or(bad("node frame"))?;
+            prev_frame = i64::from(frame);
+            self.nodes.push((parent as u32, frame));
+        }
+        let n = c.len(MAX_THREADS).ok_or(bad("process count"))?;
+        if self.procs.len() + n > MAX_THREADS {
+            return Err(bad("too many processes"));
+        }
+        let mut pid = self.procs.last().map_or(0, |p| p.0);
+        for _ in 0..n {
+            let d = c.i64().ok_or(t.clone())?;
+            let p = i64::from(pid)
+                .checked_add(d)
+                .filter(|p| (0..=u32::MAX as i64).contains(p))
+                .ok_or(bad("pid out of range"))?;
+            pid = p as u32;
+            let comm = self.str_id(&mut c)?;
+            self.procs.push((pid, comm));
         }
         let n = c.len(MAX_THREADS).ok_or(bad("thread count"))?;
         if self.threads.len() + n > MAX_THREADS {
             return Err(bad("too many threads"));
         }
         for _ in 0..n {
-            let pid = c.u64().ok_or(t.clone())?;
+            let back = c
+                .len(self.procs.len().saturating_sub(1))
+                .ok_or(bad("thread process"))?;
+            let Some(&(pid, comm)) = self.procs.get(self.procs.len().wrapping_sub(1 + back)) else {
+                return Err(bad("thread process"));
+            };
             let tid = c.i64().ok_or(t.clone())?;
-            let tid = (pid as i64).checked_add(tid).ok_or(bad("tid"))?;
-            if pid > u32::MAX as u64 || !(0..=u32::MAX as i64).contains(&tid) {
-                return Err(bad("pid or tid out of range"));
-            }
-            let comm = self.str_id(&mut c)?;
+            let tid = i64::from(pid)
+                .checked_add(tid)
+                .filter(|t| (0..=u32::MAX as i64).contains(t))
+                .ok_or(bad("tid out of range"))?;
             self.threads.push(ThreadDef {
-                pid: pid as u32,
+                pid,
                 tid: tid as u32,
                 comm,
             });
@@ -403,34 +617,56 @@ impl Decoder {
             .len(MAX_SAMPLES.min(c.remaining() / 5))
             .ok_or(bad("sample count"))?;
         let mut samples = Vec::with_capacity(n);
-        let mut prev = mono / 1000;
         for _ in 0..n {
-            prev = prev.wrapping_add(c.i64().ok_or(t.clone())?);
             samples.push(DecodedSample {
-                time_ns: prev.saturating_mul(1000),
+                time_ns: 0,
                 thread: 0,
-                cpu: 0,
+                cpu: c.len(u32::MAX as usize).ok_or(bad("cpu"))? as u32,
                 stack: 0,
                 period: 0,
             });
-        }
-        for s in samples.iter_mut() {
-            let th = c.len(u32::MAX as usize).ok_or(t.clone())?;
-            if th >= self.threads.len() {
-                return Err(bad("thread id out of range"));
-            }
-            s.thread = th as u32;
-        }
-        for s in samples.iter_mut() {
-            s.cpu = c.len(u32::MAX as usize).ok_or(bad("cpu"))? as u32;
-        }
-        for s in samples.iter_mut() {
-            s.stack = c.len(self.nodes.len()).ok_or(bad("stack id"))? as u32;
         }
         let mut prev = 0i64;
         for s in samples.iter_mut() {
             prev = prev.wrapping_add(c.i64().ok_or(t.clone())?);
             s.period = prev as u64;
+        }
+        let mut last: Vec<(u32, i64)> = Vec::new();
+        let mut prev = mono / 1000;
+        for s in samples.iter_mut() {
+            let d = c.i64().ok_or(t.clone())?;
+            let tm = match last.iter_mut().find(|l| l.0 == s.cpu) {
+                Some(l) => {
+                    let tm = l.1.wrapping_add((s.period / 1000) as i64).wrapping_add(d);
+                    l.1 = tm;
+                    tm
+                }
+                None => {
+                    let tm = prev.wrapping_add(d);
+                    last.push((s.cpu, tm));
+                    tm
+                }
+            };
+            prev = tm;
+            s.time_ns = tm.saturating_mul(1000);
+        }
+        let mut hi = committed.0 as i64;
+        for s in samples.iter_mut() {
+            let th = hi
+                .checked_add(c.i64().ok_or(t.clone())?)
+                .filter(|&x| (0..self.threads.len() as i64).contains(&x))
+                .ok_or(bad("thread id out of range"))?;
+            hi = hi.max(th);
+            s.thread = th as u32;
+        }
+        let mut hi = committed.1 as i64;
+        for s in samples.iter_mut() {
+            let st = hi
+                .checked_add(c.i64().ok_or(t.clone())?)
+                .filter(|&x| (0..=self.nodes.len() as i64).contains(&x))
+                .ok_or(bad("stack id out of range"))?;
+            hi = hi.max(st);
+            s.stack = st as u32;
         }
         if c.remaining() != 0 {
             return Err(bad("trailing bytes"));
@@ -723,5 +959,188 @@ mod tests {
         let d = dec.decode(&p, 1).unwrap();
         assert_eq!((d.lost, d.samples.len()), (7, 0));
         assert_eq!(dec.string(d.event), "cycles");
+    }
+
+    /// Blocks of drains: (mono, lost, samples) per drain.
+    type Dump = Vec<Vec<(i64, u64, Vec<Sample>)>>;
+
+    fn read_dump(path: &str) -> Dump {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut out: Dump = Vec::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split('\t').collect();
+            match f[0] {
+                "B" => out.push(Vec::new()),
+                "D" => out.last_mut().unwrap().push((
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                    Vec::new(),
+                )),
+                "S" => out.last_mut().unwrap().last_mut().unwrap().2.push(Sample {
+                    time_ns: f[1].parse().unwrap(),
+                    pid: f[2].parse().unwrap(),
+                    tid: f[3].parse().unwrap(),
+                    cpu: f[4].parse().unwrap(),
+                    period: f[5].parse().unwrap(),
+                    comm: f[6].into(),
+                    stack: Vec::new(),
+                }),
+                "F" => {
+                    let s = out.last_mut().unwrap().last_mut().unwrap();
+                    s.2.last_mut().unwrap().stack.push(Frame {
+                        kernel: f[1] == "1",
+                        addr: f[2].parse().unwrap(),
+                        sym: (f[3] != "-").then(|| (f[5].to_string(), f[3].parse().unwrap())),
+                        dso: f[4].into(),
+                    })
+                }
+                _ => panic!("dump line {l}"),
+            }
+        }
+        out
+    }
+
+    /// Re-encode a dump (`LPO_PERF_DUMP`) block by block; print zstd bytes
+    /// per sample. `cargo test -p lpo-format --release perf::tests::reencode -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn reencode_dump() {
+        let Ok(path) = std::env::var("LPO_PERF_DUMP") else {
+            return;
+        };
+        let mut dump = read_dump(&path);
+        if std::env::var("LPO_PERF_CUT").is_ok() {
+            for b in &mut dump {
+                for d in b.iter_mut() {
+                    for s in d.2.iter_mut() {
+                        // Leaf first: keep up to and including the first unmapped user frame.
+                        if let Some(i) = s
+                            .stack
+                            .iter()
+                            .position(|f| !f.kernel && f.dso == "[unknown]")
+                        {
+                            s.stack.truncate(i + 1);
+                        }
+                    }
+                }
+            }
+        }
+        let (mut raw_total, mut z_total, mut n_total) = (0, 0, 0);
+        for block in &dump {
+            let mut enc = Encoder::new();
+            let mut raw = Vec::new();
+            let mut dec = Decoder::new();
+            let mut secs = vec![Vec::new(); 6];
+            for (i, (mono, lost, d)) in block.iter().enumerate() {
+                let mut p = Vec::new();
+                enc.encode(i == 0, *mono, "cpu-clock", *lost, d, &mut p);
+                enc.commit();
+                let mut b = enc.sections.clone();
+                b.push(p.len());
+                for k in 0..6 {
+                    secs[k].extend_from_slice(&p[b[k]..b[k + 1]]);
+                }
+                let dd = dec.decode(&p, *mono).unwrap();
+                assert_eq!(dd.samples.len(), d.len());
+                raw.extend_from_slice(&p);
+                n_total += d.len();
+            }
+            eprintln!(
+                "block: {} strings ({} bytes), {} syms, {} frames, {} nodes, {} procs, {} threads",
+                enc.strings.keys.len(),
+                enc.strings.keys.iter().map(|s| s.len()).sum::<usize>(),
+                enc.syms.keys.len(),
+                enc.frames.keys.len(),
+                enc.nodes.keys.len(),
+                enc.procs.keys.len(),
+                enc.threads.keys.len()
+            );
+            for (k, name) in ["strings", "syms", "frames", "nodes", "threads", "samples"]
+                .iter()
+                .enumerate()
+            {
+                eprintln!(
+                    "{name}: raw {} zstd {}",
+                    secs[k].len(),
+                    zstd::bulk::compress(&secs[k], 9).unwrap().len()
+                );
+            }
+            let mut sb = Vec::new();
+            for st in &enc.strings.keys {
+                put_u64(&mut sb, st.len() as u64);
+                sb.extend_from_slice(st.as_bytes());
+            }
+            eprintln!(
+                "strings zstd {} B",
+                zstd::bulk::compress(&sb, 3).unwrap().len()
+            );
+            raw_total += raw.len();
+            z_total += zstd::bulk::compress(&raw, 9).unwrap().len();
+        }
+        eprintln!(
+            "{n_total} samples: raw {:.1} B/sample, zstd {:.1} B/sample",
+            raw_total as f64 / n_total as f64,
+            z_total as f64 / n_total as f64
+        );
+    }
+
+    /// Dump the perf stream of a ring (`LPO_PERF_RING`) to `LPO_PERF_DUMP`
+    /// as text, for [`reencode_dump`].
+    #[test]
+    #[ignore]
+    fn dump_ring() {
+        use std::fmt::Write;
+        let (Ok(ring), Ok(path)) = (
+            std::env::var("LPO_PERF_RING"),
+            std::env::var("LPO_PERF_DUMP"),
+        ) else {
+            return;
+        };
+        let r = crate::RingReader::open(std::path::Path::new(&ring)).unwrap();
+        let i = r.stream("perf").unwrap();
+        let mut out = String::new();
+        let mut fr = Vec::new();
+        for b in r.batches(i, i64::MIN, i64::MAX, &mut |e| panic!("{e}")) {
+            let crate::Batch::Log(b) = b else { continue };
+            out.push_str("B\n");
+            let mut dec = Decoder::new();
+            for ls in &b.samples {
+                let d = dec.decode(&ls.payload, ls.mono).unwrap();
+                writeln!(out, "D\t{}\t{}", ls.mono, d.lost).unwrap();
+                for s in &d.samples {
+                    let th = dec.threads[s.thread as usize];
+                    writeln!(
+                        out,
+                        "S\t{}\t{}\t{}\t{}\t{}\t{}",
+                        s.time_ns,
+                        th.pid,
+                        th.tid,
+                        s.cpu,
+                        s.period,
+                        dec.string(th.comm)
+                    )
+                    .unwrap();
+                    dec.stack(s.stack, &mut fr);
+                    for &f in &fr {
+                        let f = dec.frames[f as usize];
+                        let (off, name) = match f.sym {
+                            Some((n, o)) => (o.to_string(), dec.string(n)),
+                            None => ("-".to_string(), ""),
+                        };
+                        writeln!(
+                            out,
+                            "F\t{}\t{}\t{}\t{}\t{}",
+                            u8::from(f.kernel),
+                            f.addr,
+                            off,
+                            dec.string(f.dso),
+                            name
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+        }
+        std::fs::write(path, out).unwrap();
     }
 }

@@ -297,11 +297,20 @@ impl PerfCollector {
                 continue;
             }
             let kernel = kernel_ctx.unwrap_or(ip >= 1 << 63);
-            stack.push(if kernel {
-                self.kernel_frame(ip)
-            } else {
-                self.user_frame(pid, ip)
-            });
+            if kernel {
+                stack.push(self.kernel_frame(ip));
+                continue;
+            }
+            let f = self.user_frame(pid, ip);
+            let unmapped = f.dso == "[unknown]";
+            stack.push(f);
+            if unmapped {
+                // A return address in no executable mapping: the frame-pointer
+                // walk has left the stack (code built without frame
+                // pointers), and what follows is whatever memory it points
+                // at. Keep this frame as the mark of the cut, drop the rest.
+                break;
+            }
         }
         Sample {
             time_ns: time as i64,

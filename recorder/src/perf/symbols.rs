@@ -11,119 +11,161 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const MAX_CACHED_FILES: usize = 256;
-pub const MAX_CACHED_SYMBOLS: usize = 4_000_000;
+/// 20 bytes each: at most 20 MiB of symbol tables.
+pub const MAX_CACHED_SYMBOLS: usize = 1_000_000;
 /// Files larger than this are not parsed (symbols then show as unknown).
 const MAX_ELF_BYTES: u64 = 1 << 30;
 
-/// A sorted table of (address, name) with an arena for the names.
-#[derive(Debug, Default)]
-struct SymTable {
-    /// (start, size (0: unknown), name offset, name length), sorted by start.
-    syms: Vec<(u64, u64, u32, u32)>,
-    names: String,
+/// One kernel symbol: 16 bytes. Names live in one arena.
+#[derive(Debug, Clone, Copy)]
+struct KSym {
+    addr: u64,
+    name: u32,
+    len: u16,
+    /// 0: the kernel image, else index + 1 into `modules`.
+    module: u16,
 }
 
-impl SymTable {
-    fn push(&mut self, start: u64, size: u64, name: &str) {
-        if self.names.len() + name.len() > u32::MAX as usize {
-            return;
-        }
-        let off = self.names.len() as u32;
-        self.names.push_str(name);
-        self.syms.push((start, size, off, name.len() as u32));
-    }
-    fn finish(&mut self) {
-        self.syms.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
-        self.syms.dedup_by_key(|s| s.0);
-    }
-    /// The symbol containing `addr` (a symbol of unknown size covers up to
-    /// the next one), and the offset of `addr` inside it.
-    fn lookup(&self, addr: u64) -> Option<(&str, u64)> {
-        let i = self.syms.partition_point(|s| s.0 <= addr);
-        let (start, size, off, len) = *self.syms.get(i.checked_sub(1)?)?;
-        if size != 0 && addr >= start.saturating_add(size) {
-            return None;
-        }
-        let name = self.names.get(off as usize..(off + len) as usize)?;
-        Some((name, addr - start))
-    }
-    fn len(&self) -> usize {
-        self.syms.len()
-    }
-}
-
-/// /proc/kallsyms, sorted.
+/// /proc/kallsyms, text symbols only, sorted by address: a compact table
+/// (16 bytes per symbol plus its name once in an arena), parsed line by
+/// line without holding the file's text.
 #[derive(Debug, Default)]
 pub struct KernelSyms {
-    table: SymTable,
-    /// Module name per symbol start (empty: the kernel image).
-    modules: HashMap<u64, Arc<str>>,
+    syms: Vec<KSym>,
+    names: String,
+    /// `[module]` names.
+    modules: Vec<Box<str>>,
 }
 
 impl KernelSyms {
     /// Read `kallsyms` (text symbols only). All-zero addresses (kptr_restrict,
     /// no privilege) give an empty table.
     pub fn load(path: &Path) -> KernelSyms {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        KernelSyms::parse(&text)
+        use std::io::BufRead;
+        let mut k = KernelSyms::default();
+        let Ok(f) = std::fs::File::open(path) else {
+            return k;
+        };
+        let mut r = std::io::BufReader::with_capacity(64 << 10, f);
+        let mut line = String::new();
+        while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+            k.add_line(&line);
+            line.clear();
+        }
+        k.finish();
+        k
     }
 
     pub fn parse(text: &str) -> KernelSyms {
         let mut k = KernelSyms::default();
-        let mut mods: HashMap<&str, Arc<str>> = HashMap::new();
         for line in text.lines() {
-            let mut it = line.split_ascii_whitespace();
-            let (Some(a), Some(t), Some(name)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            if !matches!(t, "t" | "T" | "w" | "W") {
-                continue;
-            }
-            let Ok(addr) = u64::from_str_radix(a, 16) else {
-                continue;
-            };
-            if addr == 0 {
-                continue;
-            }
-            k.table.push(addr, 0, name);
-            if let Some(m) = it.next() {
-                let m = m.trim_start_matches('[').trim_end_matches(']');
-                let m = mods
-                    .entry(m)
-                    .or_insert_with(|| Arc::from(format!("[{m}]")))
-                    .clone();
-                k.modules.insert(addr, m);
-            }
+            k.add_line(line);
         }
-        k.table.finish();
+        k.finish();
         k
     }
 
+    fn add_line(&mut self, line: &str) {
+        let mut it = line.split_ascii_whitespace();
+        let (Some(a), Some(t), Some(name)) = (it.next(), it.next(), it.next()) else {
+            return;
+        };
+        // Function symbols only; `__pfx_` symbols name the padding before
+        // each function (kernels built with call-depth tracking), never code
+        // that a sample lands in.
+        if !matches!(t, "t" | "T" | "w" | "W") || name.starts_with("__pfx_") {
+            return;
+        }
+        let Ok(addr) = u64::from_str_radix(a, 16) else {
+            return;
+        };
+        if addr == 0 || name.len() > u16::MAX as usize {
+            return;
+        }
+        if self.names.len() + name.len() > u32::MAX as usize {
+            return;
+        }
+        let module = match it.next() {
+            Some(m) => {
+                let m = m.trim_start_matches('[').trim_end_matches(']');
+                // Module symbols come grouped: usually the last one.
+                match self.modules.iter().rposition(|x| &x[1..x.len() - 1] == m) {
+                    Some(i) => i + 1,
+                    None if self.modules.len() < u16::MAX as usize => {
+                        self.modules.push(format!("[{m}]").into());
+                        self.modules.len()
+                    }
+                    None => return,
+                }
+            }
+            None => 0,
+        };
+        let off = self.names.len() as u32;
+        self.names.push_str(name);
+        self.syms.push(KSym {
+            addr,
+            name: off,
+            len: name.len() as u16,
+            module: module as u16,
+        });
+    }
+
+    fn finish(&mut self) {
+        self.syms.sort_by_key(|s| s.addr);
+        self.syms.dedup_by_key(|s| s.addr);
+        self.syms.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.modules.shrink_to_fit();
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.table.len() == 0
+        self.syms.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.syms.len()
     }
 
     /// (symbol, offset, dso) of a kernel address.
     pub fn lookup(&self, addr: u64) -> Option<(&str, u64, &str)> {
-        let (name, off) = self.table.lookup(addr)?;
+        let i = self.syms.partition_point(|s| s.addr <= addr);
+        let s = *self.syms.get(i.checked_sub(1)?)?;
+        let off = addr - s.addr;
         // Far from any symbol (past the end of the text): unknown.
         if off > 1 << 24 {
             return None;
         }
-        let dso = self
-            .modules
-            .get(&(addr - off))
-            .map(|m| &**m)
-            .unwrap_or("[kernel.kallsyms]");
+        let name = self
+            .names
+            .get(s.name as usize..s.name as usize + s.len as usize)?;
+        let dso = match s.module {
+            0 => "[kernel.kallsyms]",
+            m => self.modules.get(m as usize - 1).map(|m| &**m)?,
+        };
         Some((name, off, dso))
     }
 }
 
+/// One ELF symbol: 20 bytes; its name stays in the mapped file.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
+struct ESym {
+    start: u64,
+    /// 0: unknown (the symbol runs to the next one); saturated.
+    size: u32,
+    /// Offset of the name in its file.
+    name: u32,
+    /// Name length; bit 31: the name is in the debug file.
+    len: u32,
+}
+
+const IN_DEBUG: u32 = 1 << 31;
+
 /// Symbols of one ELF file and how file offsets map to its addresses. The
 /// names stay in the mapped file (page cache), not copied.
 pub struct ElfSyms {
-    /// (start, size (0: unknown), which map, name offset, name length), sorted.
-    syms: Vec<(u64, u64, u8, u32, u32)>,
+    /// Sorted by start.
+    syms: Vec<ESym>,
     maps: Vec<memmap2::Mmap>,
     /// PT_LOAD segments: (file offset, file size, virtual address).
     loads: Vec<(u64, u64, u64)>,
@@ -137,14 +179,16 @@ impl ElfSyms {
             .iter()
             .find(|(o, sz, _)| file_off >= *o && file_off - *o < *sz)?;
         let addr = file_off - off + vaddr;
-        let i = self.syms.partition_point(|s| s.0 <= addr);
-        let (start, size, m, noff, nlen) = *self.syms.get(i.checked_sub(1)?)?;
-        if size != 0 && addr >= start.saturating_add(size) {
+        let i = self.syms.partition_point(|s| s.start <= addr);
+        let s = *self.syms.get(i.checked_sub(1)?)?;
+        let (start, size, noff) = (s.start, s.size, s.name);
+        if size != 0 && addr >= start.saturating_add(u64::from(size)) {
             return None;
         }
+        let (m, nlen) = (usize::from(s.len & IN_DEBUG != 0), s.len & !IN_DEBUG);
         let bytes = self
             .maps
-            .get(m as usize)?
+            .get(m)?
             .get(noff as usize..noff as usize + nlen as usize)?;
         let name = String::from_utf8_lossy(bytes);
         let name = match rustc_demangle::try_demangle(&name) {
@@ -183,8 +227,8 @@ impl ElfSyms {
                 e.maps.push(d);
             }
         }
-        e.syms.sort_by_key(|s| (s.0, std::cmp::Reverse(s.1)));
-        e.syms.dedup_by_key(|s| s.0);
+        e.syms.sort_by_key(|s| (s.start, std::cmp::Reverse(s.size)));
+        e.syms.dedup_by_key(|s| s.start);
         e.syms.shrink_to_fit();
         // The pages read while indexing need not stay resident: lookups
         // fault back the few they touch from the page cache.
@@ -215,7 +259,7 @@ impl ElfSyms {
     }
 }
 
-fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<(u64, u64, u8, u32, u32)>) {
+fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<ESym>) {
     let lo = base.as_ptr() as usize;
     for s in f.symbols().chain(f.dynamic_symbols()) {
         if s.kind() != object::SymbolKind::Text || s.is_undefined() || s.address() == 0 {
@@ -223,16 +267,19 @@ fn add_symbols(f: &object::File, base: &[u8], map: u8, out: &mut Vec<(u64, u64, 
         }
         let Ok(n) = s.name_bytes() else { continue };
         let at = (n.as_ptr() as usize).wrapping_sub(lo);
-        if n.is_empty() || at > u32::MAX as usize || at + n.len() > base.len() {
+        if n.is_empty()
+            || at > u32::MAX as usize
+            || at + n.len() > base.len()
+            || n.len() >= IN_DEBUG as usize
+        {
             continue;
         }
-        out.push((
-            s.address(),
-            s.size(),
-            map,
-            at as u32,
-            n.len().min(u32::MAX as usize) as u32,
-        ));
+        out.push(ESym {
+            start: s.address(),
+            size: s.size().min(u64::from(u32::MAX)) as u32,
+            name: at as u32,
+            len: n.len() as u32 | if map == 1 { IN_DEBUG } else { 0 },
+        });
     }
 }
 
@@ -325,7 +372,8 @@ mod tests {
     fn kallsyms_lookup() {
         let k = KernelSyms::parse(
             "ffffffff81000000 T _stext\nffffffff81000100 t foo\nffffffff81000000 D data\n\
-             ffffffffc0200000 t mod_fn\t[nf_conntrack]\n0000000000000000 T zero\nbad line\n",
+             ffffffffc0200000 t mod_fn\t[nf_conntrack]\n0000000000000000 T zero\nbad line\n\
+             ffffffff810000f0 T __pfx_foo\nffffffffc0200100 t mod_fn2\t[nf_conntrack]\n",
         );
         assert_eq!(
             k.lookup(0xffffffff81000104),
@@ -339,6 +387,17 @@ mod tests {
             k.lookup(0xffffffffc0200008),
             Some(("mod_fn", 8, "[nf_conntrack]"))
         );
+        assert_eq!(
+            k.lookup(0xffffffffc0200104),
+            Some(("mod_fn2", 4, "[nf_conntrack]"))
+        );
+        // __pfx_ padding symbols are left out: the padding counts as the
+        // end of the previous function.
+        assert_eq!(
+            k.lookup(0xffffffff810000f4),
+            Some(("_stext", 0xf4, "[kernel.kallsyms]"))
+        );
+        assert_eq!(k.len(), 4);
         assert_eq!(k.lookup(0x1000), None);
         assert!(KernelSyms::parse("0000000000000000 T x\n").is_empty());
     }
