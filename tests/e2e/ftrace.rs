@@ -148,8 +148,10 @@ fn sched_shows_run_queue_latency_under_contention_and_none_without() {
     // at once (measured p50 here: 9 µs to 1.6 ms from run to run), but a
     // large share waits out a hog's slice: milliseconds in the tail and on
     // average.
+    // (A hog's slice is the scheduler's base slice, 3 ms by default on
+    // EEVDF kernels: the tail sits near it.)
     assert!(
-        ms(&b, "p95_ns") >= 5.0,
+        ms(&b, "p95_ns") >= 2.0,
         "crowded p95 {} ms",
         ms(&b, "p95_ns")
     );

@@ -217,6 +217,32 @@ pub fn sched_stats(t: &Trace) -> (Vec<TaskSched>, Hist, u64) {
     let mut n = 0;
     for e in &t.events {
         comm_of(t, &mut names, e);
+        // Some kernels do not trace the switch out of the idle task (seen on
+        // 6.18 VMs: no `prev_pid=0` sched_switch on an idle CPU). A woken
+        // task that was never seen switched in is then running at its first
+        // own event: count the wait up to it (an upper bound).
+        if e.pid != 0 && !oncpu.contains_key(&e.pid) {
+            let inferred = if sw.contains(&e.fmt) {
+                t.int(e, "prev_pid").unwrap_or(0) as i32 == e.pid
+            } else {
+                true
+            };
+            if inferred {
+                if let Some(w) = runnable.remove(&e.pid) {
+                    let ts = tasks.entry(e.pid).or_insert_with(|| TaskSched {
+                        pid: e.pid,
+                        ..Default::default()
+                    });
+                    let lat = e.ts.saturating_sub(w);
+                    ts.waits.push(lat);
+                    all.add(lat / 1000);
+                    if let Some(o) = offcpu.remove(&e.pid) {
+                        ts.offcpu_ns += e.ts.saturating_sub(o);
+                    }
+                    oncpu.insert(e.pid, e.ts);
+                }
+            }
+        }
         if wk.contains(&e.fmt) {
             if let Some(pid) = t.int(e, "pid") {
                 let pid = pid as i32;
