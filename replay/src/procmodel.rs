@@ -179,20 +179,41 @@ pub fn load_at(r: &RingReader, k: i64, bad: &mut Vec<String>) -> Vec<Snap> {
     let Some(i) = r.stream("process") else {
         return Vec::new();
     };
+    // Decode as little as answers: the staged tail only when `k` is past the
+    // newest sealed block, and the block before only when the one holding
+    // `k` has fewer than two samples at or before it. (A process block
+    // holds up to 120 samples of every process: decoding is the cost.)
+    let (tail, next) = (r.seqs(i).start, r.seqs(i).end);
+    let newest = (tail..next).rev().find_map(|s| r.entry(i, s));
+    let upto = |bs: &[TableBatch]| {
+        bs.iter()
+            .flat_map(|b| &b.times)
+            .filter(|t| t.0 <= k)
+            .count()
+    };
     let mut bs: Vec<TableBatch> = Vec::new();
-    if let Some(seq) = r.find_block(i, k) {
-        for s in seq.saturating_sub(1)..=seq {
-            match r.read_block(i, s) {
-                Ok(BlockRead::Ok(b)) => bs.extend(b.into_table()),
-                Ok(BlockRead::Gone) => {}
-                Err(e) if s == seq => bad.push(e.to_string()),
-                Err(_) => {}
-            }
+    if newest.is_none_or(|e| k > e.last_key) {
+        match r.staged(i) {
+            Ok(b) => bs.extend(b.into_table()),
+            Err(e) => bad.push(e.to_string()),
         }
     }
-    match r.staged(i) {
-        Ok(b) => bs.extend(b.into_table()),
-        Err(e) => bad.push(e.to_string()),
+    if upto(&bs) < 2 {
+        if let Some(seq) = r.find_block(i, k) {
+            let mut s = seq;
+            loop {
+                match r.read_block(i, s) {
+                    Ok(BlockRead::Ok(b)) => bs.splice(0..0, b.into_table()).for_each(drop),
+                    Ok(BlockRead::Gone) => {}
+                    Err(e) if s == seq => bad.push(e.to_string()),
+                    Err(_) => {}
+                }
+                if upto(&bs) >= 2 || s == tail || s + 1 < seq {
+                    break;
+                }
+                s -= 1;
+            }
+        }
     }
     // The last two samples with key ≤ k, decoded (only those two).
     let mut idx: Vec<(usize, u32, i64)> = Vec::new();
