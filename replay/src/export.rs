@@ -16,9 +16,9 @@
 //! never shipped short.
 
 use crate::redact::{Redaction, Redactor};
-use crate::run::{span, wall_to_key};
-use crate::time::{format_local, parse_time, TimeContext};
-use crate::{host_tz, ReplayError};
+use crate::run::wall_to_key;
+use crate::time::{format_local, parse_time};
+use crate::ReplayError;
 use lpo_format::layout::{plan_exact, CODEC_KV, CODEC_LOG, CODEC_TABLE};
 use lpo_format::table::{Attrs, RowIn};
 use lpo_format::{Batch, BlockRead, RingReader, RingWriter, StreamSpec};
@@ -81,28 +81,13 @@ pub fn export(
     args: &ExportArgs,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ExportReport, ReplayError> {
-    let r = RingReader::open(&args.file)?;
-    let host = r.host().clone();
-    let tz = if args.utc {
-        chrono_tz::UTC
-    } else {
-        host_tz(&host)
-    };
-    let sp = span(&r).ok_or_else(|| {
-        ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display()))
-    })?;
-    let now = args.now_ns.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0)
-    });
-    let ctx = TimeContext {
-        now_ns: now,
+    let crate::run::Opened {
+        r,
+        host,
         tz,
-        first_ns: sp.first_wall,
-        last_ns: sp.last_wall,
-    };
+        sp,
+        ctx,
+    } = crate::run::open_for_time(&args.file, args.utc, args.now_ns)?;
     let (from_t, to_t) = (parse_time(&args.from, &ctx)?, parse_time(&args.to, &ctx)?);
     if from_t > to_t {
         return Err(ReplayError::Usage(format!(

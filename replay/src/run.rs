@@ -44,6 +44,48 @@ pub(crate) fn span(r: &RingReader) -> Option<Span> {
     })
 }
 
+/// What every time-windowed command opens with: the file, its host header,
+/// the zone TIME is read in, the recorded span, and the context TIME
+/// expressions are resolved against.
+pub(crate) struct Opened {
+    pub r: RingReader,
+    pub host: lpo_format::HostHeader,
+    pub tz: chrono_tz::Tz,
+    pub sp: Span,
+    pub ctx: TimeContext,
+}
+
+pub(crate) fn open_for_time(
+    file: &std::path::Path,
+    utc: bool,
+    now_ns: Option<i64>,
+) -> Result<Opened, ReplayError> {
+    let r = RingReader::open(file)?;
+    let host = r.host().clone();
+    let tz = if utc { chrono_tz::UTC } else { host_tz(&host) };
+    let sp = span(&r)
+        .ok_or_else(|| ReplayError::NoData(format!("{}: nothing recorded yet", file.display())))?;
+    let now = now_ns.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
+    });
+    let ctx = TimeContext {
+        now_ns: now,
+        tz,
+        first_ns: sp.first_wall,
+        last_ns: sp.last_wall,
+    };
+    Ok(Opened {
+        r,
+        host,
+        tz,
+        sp,
+        ctx,
+    })
+}
+
 /// Key of the newest sample at or before wall time `t`.
 ///
 /// The key equals the wall clock unless the clock was stepped back while
@@ -144,28 +186,13 @@ pub fn replay(
     };
     let mut json = args.json;
     let va = crate::views::parse_view(view, view_args, &mut json).map_err(ReplayError::Usage)?;
-    let r = RingReader::open(&args.file)?;
-    let host = r.host().clone();
-    let tz = if args.utc {
-        chrono_tz::UTC
-    } else {
-        host_tz(&host)
-    };
-    let sp = span(&r).ok_or_else(|| {
-        ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display()))
-    })?;
-    let now = args.now_ns.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0)
-    });
-    let ctx = TimeContext {
-        now_ns: now,
+    let crate::run::Opened {
+        r,
+        host,
         tz,
-        first_ns: sp.first_wall,
-        last_ns: sp.last_wall,
-    };
+        sp,
+        ctx,
+    } = crate::run::open_for_time(&args.file, args.utc, args.now_ns)?;
     let range_msg = || {
         format!(
             "the recording covers {} to {} ({})",

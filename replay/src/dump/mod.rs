@@ -13,12 +13,12 @@ pub mod text;
 
 use crate::model::{host_of, load_kv, SysSample};
 use crate::procmodel;
-use crate::run::{span, wall_to_key, window};
-use crate::time::{format_local, parse_time, TimeContext};
+use crate::run::{wall_to_key, window};
+use crate::time::{format_local, parse_time};
 use crate::views::netdisk::{iostat_report, partition_of, sar_dev_rows, sar_edev_rows, IostatOpts};
 use crate::views::process::ProcRow;
 use crate::views::system::{boot_changed, mpstat_block, CpuSelection, Host};
-use crate::{host_tz, ReplayError};
+use crate::ReplayError;
 use lpo_format::{HostHeader, RingReader};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -667,28 +667,13 @@ pub fn dump(
             "-O parquet writes a binary file: name it with -o FILE (or -o - into a pipe)".into(),
         ));
     }
-    let r = RingReader::open(&args.file)?;
-    let header = r.host().clone();
-    let tz = if args.utc {
-        chrono_tz::UTC
-    } else {
-        host_tz(&header)
-    };
-    let sp = span(&r).ok_or_else(|| {
-        ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display()))
-    })?;
-    let now = args.now_ns.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0)
-    });
-    let ctx = TimeContext {
-        now_ns: now,
+    let crate::run::Opened {
+        r,
+        host: header,
         tz,
-        first_ns: sp.first_wall,
-        last_ns: sp.last_wall,
-    };
+        sp,
+        ctx,
+    } = crate::run::open_for_time(&args.file, args.utc, args.now_ns)?;
     let from_t = args
         .from
         .as_deref()
