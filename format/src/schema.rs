@@ -1,6 +1,24 @@
 //! Stream schemas shared by the recorder (which writes them) and replay
 //! (which reads them by name): the column names of spec/STREAMS.md.
 
+/// The `system` stream (kv codec).
+pub mod system {
+    /// Names of the `/proc/stat` cpu-line fields, in kernel order: the
+    /// columns `cpu.<field>` and `cpu<N>.<field>` (USER_HZ ticks).
+    pub const CPU_FIELDS: [&str; 10] = [
+        "user",
+        "nice",
+        "system",
+        "idle",
+        "iowait",
+        "irq",
+        "softirq",
+        "steal",
+        "guest",
+        "guest_nice",
+    ];
+}
+
 /// The `process` stream (table codec).
 pub mod process {
     use crate::table::TableSchema;

@@ -11,18 +11,7 @@ pub struct SynthSystem {
     values: Vec<u64>,
 }
 
-const CPU_FIELDS: [&str; 10] = [
-    "user",
-    "nice",
-    "system",
-    "idle",
-    "iowait",
-    "irq",
-    "softirq",
-    "steal",
-    "guest",
-    "guest_nice",
-];
+use crate::schema::system::CPU_FIELDS;
 
 impl SynthSystem {
     pub fn new(ncpu: usize, seed: u64) -> SynthSystem {

@@ -508,17 +508,7 @@ impl RingWriter {
         mono: i64,
         cols: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> Result<()> {
-        self.check_key(i, key)?;
-        if self.streams[i].e.codec != CODEC_KV {
-            return Err(Error::Invalid(format!(
-                "stream {} is not a kv stream",
-                self.streams[i].spec.name
-            )));
-        }
-        if self.streams[i].must_seal(key) {
-            self.seal(i)?;
-            self.reset_staging(i);
-        }
+        self.begin(i, key, CODEC_KV, "kv")?;
         let boot_id = self.boot_id;
         let s = &mut self.streams[i];
         let mut recs = Vec::new();
@@ -550,17 +540,7 @@ impl RingWriter {
         mono: i64,
         encode: &mut dyn FnMut(bool, &mut Vec<u8>),
     ) -> Result<()> {
-        self.check_key(i, key)?;
-        if self.streams[i].e.codec != CODEC_LOG {
-            return Err(Error::Invalid(format!(
-                "stream {} is not a log stream",
-                self.streams[i].spec.name
-            )));
-        }
-        if self.streams[i].must_seal(key) {
-            self.seal(i)?;
-            self.reset_staging(i);
-        }
+        self.begin(i, key, CODEC_LOG, "log")?;
         let mut payload = Vec::new();
         loop {
             let fresh = self.streams[i].n_pending() == 0;
@@ -600,6 +580,23 @@ impl RingWriter {
         Ok(())
     }
 
+    /// What every append starts with: the key moves forward, the stream
+    /// uses `codec`, and a full block is sealed first.
+    fn begin(&mut self, i: usize, key: i64, codec: u8, what: &str) -> Result<()> {
+        self.check_key(i, key)?;
+        if self.streams[i].e.codec != codec {
+            return Err(Error::Invalid(format!(
+                "stream {} is not a {what} stream",
+                self.streams[i].spec.name
+            )));
+        }
+        if self.streams[i].must_seal(key) {
+            self.seal(i)?;
+            self.reset_staging(i);
+        }
+        Ok(())
+    }
+
     fn check_key(&self, i: usize, key: i64) -> Result<()> {
         let last = self.streams[i].last_key;
         if key <= last {
@@ -622,21 +619,18 @@ impl RingWriter {
         rows: &[RowIn],
         events: &[Event],
     ) -> Result<()> {
-        self.check_key(i, key)?;
-        let Some(schema) = self.streams[i].spec.table.clone() else {
-            return Err(Error::Invalid(format!(
-                "stream {} is not a table stream",
-                self.streams[i].spec.name
-            )));
-        };
-        if self.streams[i].must_seal(key) {
-            self.seal(i)?;
-            self.reset_staging(i);
-        }
+        self.begin(i, key, CODEC_TABLE, "table")?;
         let boot_id = self.boot_id;
         let s = &mut self.streams[i];
         let mut recs = Vec::new();
         if s.table.is_none() {
+            // The schema is cloned once per block, not per sample.
+            let Some(schema) = s.spec.table.clone() else {
+                return Err(Error::Invalid(format!(
+                    "stream {} has no table schema",
+                    s.spec.name
+                )));
+            };
             let b = TableBuilder::new(schema);
             recs.push(b.schema_record(&boot_id));
             s.table = Some(b);

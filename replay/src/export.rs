@@ -490,6 +490,8 @@ fn write_batch(
                 .iter()
                 .map(|(s, e)| (*s, red.event(&t.schema, e)))
                 .collect();
+            // One attribute closure per entity, made once per batch.
+            let makers: Vec<_> = attrs.iter().map(|a| move || a.clone()).collect();
             let nf = t.schema.values.len();
             let mut vals: Vec<Vec<u64>> = vec![Vec::new(); t.entities.len()];
             for (s, times) in t.times.iter().enumerate() {
@@ -502,19 +504,11 @@ fn write_batch(
                         .map(|f| t.entities[e].value(f, s).unwrap_or(0))
                         .collect();
                 }
-                let closures: Vec<Box<dyn Fn() -> Attrs + '_>> = present
-                    .iter()
-                    .map(|&e| {
-                        let a = &attrs[e];
-                        Box::new(move || a.clone()) as Box<dyn Fn() -> Attrs>
-                    })
-                    .collect();
                 let rows: Vec<RowIn> = present
                     .iter()
-                    .zip(&closures)
-                    .map(|(&e, c)| RowIn {
+                    .map(|&e| RowIn {
                         ekey: e as u64 + 1,
-                        attrs: c.as_ref(),
+                        attrs: &makers[e],
                         values: &vals[e],
                     })
                     .collect();

@@ -470,16 +470,57 @@ impl Cadence {
     }
 }
 
+/// One table walked on its cadence, with what its last walk cost.
+struct Walk<K: DumpKind> {
+    d: Dumper<K>,
+    cad: Cadence,
+    /// CPU time the last walk took, µs (emitted as `*.dump.us`).
+    us: u64,
+    ok: bool,
+    /// A failure was already reported (once per source).
+    said: bool,
+}
+
+impl<K: DumpKind> Walk<K> {
+    fn new(d: Dumper<K>) -> Walk<K> {
+        Walk {
+            d,
+            cad: Cadence::default(),
+            us: 0,
+            ok: false,
+            said: false,
+        }
+    }
+
+    /// Walk when due; true when there is a result (new or carried over) to emit.
+    fn run(&mut self, now: Instant, what: &str, warn: &mut dyn FnMut(String)) -> bool {
+        if self.cad.due(now) {
+            let (t, c) = (Instant::now(), thread_cpu());
+            match self.d.dump() {
+                Ok(()) => {
+                    let cpu = thread_cpu().saturating_sub(c);
+                    self.cad.done(t, cpu);
+                    self.us = cpu.as_micros() as u64;
+                    self.ok = true;
+                }
+                Err(e) => {
+                    self.cad.done(t, Duration::from_secs(1));
+                    self.ok = false;
+                    if !self.said {
+                        self.said = true;
+                        warn(format!("kernel: {what} walk failed: {e}"));
+                    }
+                }
+            }
+        }
+        self.ok
+    }
+}
+
 /// Both dumps, as the `kernel` stream's collector uses them.
 pub struct NetCollector {
-    ct: Option<(Dumper<conntrack::CtAggregate>, Cadence)>,
-    diag: Option<(Dumper<sockdiag::TcpAggregate>, Cadence)>,
-    /// CPU time the last walk of each took, µs (emitted as `*.dump.us`).
-    ct_us: u64,
-    diag_us: u64,
-    ct_ok: bool,
-    diag_ok: bool,
-    errors_said: u8,
+    ct: Option<Walk<conntrack::CtAggregate>>,
+    diag: Option<Walk<sockdiag::TcpAggregate>>,
     name_buf: String,
 }
 
@@ -493,18 +534,13 @@ impl NetCollector {
         let mut me = NetCollector {
             ct: None,
             diag: None,
-            ct_us: 0,
-            diag_us: 0,
-            ct_ok: false,
-            diag_ok: false,
-            errors_said: 0,
             name_buf: String::with_capacity(96),
         };
         if conntrack_loaded {
             let mut d = Dumper::new(conntrack::CtAggregate::default());
             match d.dump() {
                 Ok(()) => {
-                    me.ct = Some((d, Cadence::default()));
+                    me.ct = Some(Walk::new(d));
                 }
                 Err(e) => skipped.push(format!(
                     "kernel: conntrack table (ctnetlink) not recorded ({}{e})",
@@ -523,7 +559,7 @@ impl NetCollector {
         }
         let mut d = Dumper::new(sockdiag::TcpAggregate::default());
         match d.dump() {
-            Ok(()) => me.diag = Some((d, Cadence::default())),
+            Ok(()) => me.diag = Some(Walk::new(d)),
             Err(e) => skipped.push(format!(
                 "kernel: TCP sockets (sock_diag) not recorded ({e})"
             )),
@@ -534,56 +570,18 @@ impl NetCollector {
     /// Walks what is due and emits the (possibly carried-over) aggregates.
     pub fn collect(&mut self, emit: &mut dyn FnMut(&str, u64), warn: &mut dyn FnMut(String)) {
         let now = Instant::now();
-        if let Some((d, cad)) = &mut self.ct {
-            if cad.due(now) {
-                let (t, c) = (Instant::now(), thread_cpu());
-                match d.dump() {
-                    Ok(()) => {
-                        let cpu = thread_cpu().saturating_sub(c);
-                        cad.done(t, cpu);
-                        self.ct_us = cpu.as_micros() as u64;
-                        self.ct_ok = true;
-                    }
-                    Err(e) => {
-                        cad.done(t, Duration::from_secs(1));
-                        self.ct_ok = false;
-                        if self.errors_said & 1 == 0 {
-                            self.errors_said |= 1;
-                            warn(format!("kernel: conntrack table walk failed: {e}"));
-                        }
-                    }
-                }
-            }
-            if self.ct_ok {
-                d.kind.emit(&mut self.name_buf, emit);
-                emit("conntrack.dump.us", self.ct_us);
-                emit("conntrack.dump.age_ms", cad.age_ms(now));
+        if let Some(w) = &mut self.ct {
+            if w.run(now, "conntrack table", warn) {
+                w.d.kind.emit(&mut self.name_buf, emit);
+                emit("conntrack.dump.us", w.us);
+                emit("conntrack.dump.age_ms", w.cad.age_ms(now));
             }
         }
-        if let Some((d, cad)) = &mut self.diag {
-            if cad.due(now) {
-                let (t, c) = (Instant::now(), thread_cpu());
-                match d.dump() {
-                    Ok(()) => {
-                        let cpu = thread_cpu().saturating_sub(c);
-                        cad.done(t, cpu);
-                        self.diag_us = cpu.as_micros() as u64;
-                        self.diag_ok = true;
-                    }
-                    Err(e) => {
-                        cad.done(t, Duration::from_secs(1));
-                        self.diag_ok = false;
-                        if self.errors_said & 2 == 0 {
-                            self.errors_said |= 2;
-                            warn(format!("kernel: TCP socket walk failed: {e}"));
-                        }
-                    }
-                }
-            }
-            if self.diag_ok {
-                d.kind.emit(&mut self.name_buf, emit);
-                emit("tcp.dump.us", self.diag_us);
-                emit("tcp.dump.age_ms", cad.age_ms(now));
+        if let Some(w) = &mut self.diag {
+            if w.run(now, "TCP socket", warn) {
+                w.d.kind.emit(&mut self.name_buf, emit);
+                emit("tcp.dump.us", w.us);
+                emit("tcp.dump.age_ms", w.cad.age_ms(now));
             }
         }
     }

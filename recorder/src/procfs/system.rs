@@ -44,18 +44,7 @@ const PRESSURE: &str = "/proc/pressure";
 const UPTIME: &str = "/proc/uptime";
 
 /// Names of the `/proc/stat` cpu-line fields, in kernel order.
-pub const CPU_FIELDS: [&str; 10] = [
-    "user",
-    "nice",
-    "system",
-    "idle",
-    "iowait",
-    "irq",
-    "softirq",
-    "steal",
-    "guest",
-    "guest_nice",
-];
+pub use lpo_format::schema::system::CPU_FIELDS;
 
 /// Fields every kernel prints on a cpu line (user nice system idle).
 const CPU_MIN_FIELDS: usize = 4;

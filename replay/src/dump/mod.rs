@@ -282,18 +282,7 @@ fn add_raw_fields(t: &mut Table, sys: &[SysSample], rows: &[usize], fields: &[St
 // cpu
 // ---------------------------------------------------------------------------
 
-const TICKS: [&str; 10] = [
-    "user",
-    "nice",
-    "system",
-    "idle",
-    "iowait",
-    "irq",
-    "softirq",
-    "steal",
-    "guest",
-    "guest_nice",
-];
+use lpo_format::schema::system::CPU_FIELDS as TICKS;
 
 fn cpu(t: &mut Table, c: &Ctx, sys: &[SysSample]) {
     for w in sys.windows(2) {
