@@ -219,6 +219,27 @@ impl RingReader {
 
     /// Read and decode block `seq` of stream `i`.
     pub fn read_block(&self, i: usize, seq: u64) -> Result<BlockRead> {
+        self.read_block_with(i, seq, None)
+    }
+
+    /// [`read_block`](Self::read_block) of a table stream, decoding only the
+    /// samples `pick` chooses (see [`table::decode_block_picked`]); other
+    /// codecs decode whole.
+    pub fn read_block_picked(
+        &self,
+        i: usize,
+        seq: u64,
+        pick: &mut table::Pick<'_>,
+    ) -> Result<BlockRead> {
+        self.read_block_with(i, seq, Some(pick))
+    }
+
+    fn read_block_with(
+        &self,
+        i: usize,
+        seq: u64,
+        pick: Option<&mut table::Pick<'_>>,
+    ) -> Result<BlockRead> {
         let e = &self.sb.streams[i];
         let ent = match self.entry(i, seq) {
             Some(x) => x,
@@ -291,6 +312,9 @@ impl RingReader {
                 kv::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Kv)
             } else if bh.codec == CODEC_LOG {
                 log::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Log)
+            } else if let Some(pick) = pick {
+                table::decode_block_picked(&raw, bh.n_samples, bh.boot_id, at, pick)
+                    .map(Batch::Table)
             } else {
                 table::decode_block(&raw, bh.n_samples, bh.boot_id, at).map(Batch::Table)
             }
@@ -310,6 +334,16 @@ impl RingReader {
 
     /// Samples staged after the newest sealed block (up to the last completed sample).
     pub fn staged(&self, i: usize) -> Result<Batch> {
+        self.staged_with(i, None)
+    }
+
+    /// [`staged`](Self::staged) of a table stream, keeping only the samples
+    /// `pick` chooses.
+    pub fn staged_picked(&self, i: usize, pick: &mut table::Pick<'_>) -> Result<Batch> {
+        self.staged_with(i, Some(pick))
+    }
+
+    fn staged_with(&self, i: usize, mut pick: Option<&mut table::Pick<'_>>) -> Result<Batch> {
         let e = &self.sb.streams[i];
         for _ in 0..8 {
             let h1 = self.head(i);
@@ -322,7 +356,10 @@ impl RingReader {
             }
             let (recs, _) = ring::staged_records(&copy);
             let b = if e.codec == CODEC_TABLE {
-                Batch::Table(table::decode_staged(recs, e.staging_off)?)
+                match pick.as_deref_mut() {
+                    Some(p) => Batch::Table(table::decode_staged_picked(recs, e.staging_off, p)?),
+                    None => Batch::Table(table::decode_staged(recs, e.staging_off)?),
+                }
             } else if e.codec == CODEC_LOG {
                 Batch::Log(log::decode_staged(recs, e.staging_off)?)
             } else {

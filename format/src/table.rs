@@ -81,6 +81,15 @@ fn get_str(c: &mut Cursor, at: u64) -> Result<String> {
     Ok(String::from_utf8_lossy(b).into_owned())
 }
 
+fn skip_str(c: &mut Cursor, at: u64) -> Result<()> {
+    let l = c
+        .len(MAX_STR)
+        .ok_or_else(|| Error::corrupt(at, "table: bad string length"))?;
+    c.bytes(l)
+        .ok_or_else(|| Error::corrupt(at, "table: string truncated"))?;
+    Ok(())
+}
+
 fn put_names(out: &mut Vec<u8>, names: &[String]) {
     put_u64(out, names.len() as u64);
     for n in names {
@@ -547,6 +556,27 @@ impl TableBatch {
 
 /// Decode a table block payload of `n_samples` samples.
 pub fn decode_block(raw: &[u8], n_samples: u32, boot_id: [u8; 16], at: u64) -> Result<TableBatch> {
+    decode_block_picked(raw, n_samples, boot_id, at, &mut |t| {
+        (0..t.len() as u32).collect()
+    })
+}
+
+/// Chooses the samples of a block to decode, given the block's (key, wall,
+/// mono) times; returns sample indices (any order, duplicates ignored).
+pub type Pick<'a> = dyn FnMut(&[(i64, i64, i64)]) -> Vec<u32> + 'a;
+
+/// Decode only the samples `pick` chooses: the batch holds those samples
+/// (re-indexed in order), the entities present at one of them, and the
+/// events attached to them. Values at other samples are walked over without
+/// being stored, so reading one moment of a block costs one pass over its
+/// bytes and memory for one sample, not for the whole block.
+pub fn decode_block_picked(
+    raw: &[u8],
+    n_samples: u32,
+    boot_id: [u8; 16],
+    at: u64,
+    pick: &mut Pick<'_>,
+) -> Result<TableBatch> {
     let bad = |w: &str| Error::corrupt(at, format!("table block: {w}"));
     let mut c = Cursor::new(raw);
     let n = c.len(raw.len()).ok_or_else(|| bad("sample count"))?;
@@ -576,11 +606,49 @@ pub fn decode_block(raw: &[u8], n_samples: u32, boot_id: [u8; 16], at: u64) -> R
     for t in times.iter_mut() {
         t.1 = t.0.wrapping_add(c.i64().ok_or_else(|| bad("times"))?);
     }
+    // want[s]: the new index of sample s, or NONE.
+    const NONE: u32 = u32::MAX;
+    let mut want = vec![NONE; n];
+    for s in pick(&times) {
+        if let Some(w) = want.get_mut(s as usize) {
+            *w = 0;
+        }
+    }
+    let mut kept = 0u32;
+    for w in want.iter_mut() {
+        if *w != NONE {
+            *w = kept;
+            kept += 1;
+        }
+    }
+    let all = kept as usize == n;
+    // first_after[s]: the new index of the first picked sample >= s.
+    let mut first_after = vec![kept; n + 1];
+    for s in (0..n).rev() {
+        first_after[s] = if want[s] != NONE {
+            want[s]
+        } else {
+            first_after[s + 1]
+        };
+    }
+    // last_le[s]: 1 + the last picked sample <= s (0: none).
+    let mut last_le = vec![0u32; n];
+    for s in 0..n {
+        last_le[s] = if want[s] != NONE {
+            s as u32 + 1
+        } else if s > 0 {
+            last_le[s - 1]
+        } else {
+            0
+        };
+    }
     let ne = c
         .len(MAX_ENTITIES.min(c.remaining()))
         .ok_or_else(|| bad("entity count"))?;
     let nf = schema.values.len();
-    let mut ents = Vec::with_capacity(ne);
+    // (first, last) in the block, the picked range (new first, count), and
+    // how many of its values reach the last picked sample.
+    let mut runs: Vec<(u32, u32, u32, u32, u32)> = Vec::with_capacity(ne);
     let mut first = 0u64;
     let mut cells = 0usize;
     for _ in 0..ne {
@@ -593,64 +661,115 @@ pub fn decode_block(raw: &[u8], n_samples: u32, boot_id: [u8; 16], at: u64) -> R
         if cells > MAX_CELLS {
             return Err(bad("too many values"));
         }
-        ents.push(EntityOut {
-            attrs: Attrs::default(),
-            first: first as u32,
-            last: (first + len) as u32,
-            values: Vec::new(),
-        });
+        let (f, l) = (first as u32, (first + len) as u32);
+        let nf0 = first_after[f as usize];
+        let nl = first_after[l as usize + 1];
+        let upto = last_le[l as usize].saturating_sub(f);
+        runs.push((f, l, nf0, nl - nf0, upto));
     }
+    let mut ents: Vec<EntityOut> = runs
+        .iter()
+        .filter(|r| r.3 > 0)
+        .map(|r| EntityOut {
+            attrs: Attrs {
+                ints: Vec::with_capacity(schema.attr_ints.len()),
+                strs: Vec::with_capacity(schema.attr_strs.len()),
+            },
+            first: r.2,
+            last: r.2 + r.3 - 1,
+            values: Vec::with_capacity(nf),
+        })
+        .collect();
     for _ in 0..schema.attr_ints.len() {
         let mut prev = 0u64;
-        for e in ents.iter_mut() {
+        let mut out = ents.iter_mut();
+        for r in &runs {
             prev = prev.wrapping_add(unzigzag(c.u64().ok_or_else(|| bad("attrs"))?) as u64);
-            e.attrs.ints.push(prev);
+            if r.3 > 0 {
+                out.next().unwrap().attrs.ints.push(prev);
+            }
         }
     }
     for _ in 0..schema.attr_strs.len() {
-        for e in ents.iter_mut() {
-            e.attrs.strs.push(get_str(&mut c, at)?);
+        let mut out = ents.iter_mut();
+        for r in &runs {
+            if r.3 > 0 {
+                out.next().unwrap().attrs.strs.push(get_str(&mut c, at)?);
+            } else {
+                skip_str(&mut c, at)?;
+            }
         }
     }
     for _ in 0..nf {
-        for e in ents.iter_mut() {
-            let cnt = (e.last - e.first + 1) as usize;
-            let mut col = Vec::with_capacity(cnt);
+        let mut out = ents.iter_mut();
+        for r in &runs {
+            let cnt = (r.1 - r.0 + 1) as usize;
+            if r.3 == 0 {
+                c.skip_varints(cnt).ok_or_else(|| bad("values"))?;
+                continue;
+            }
+            let e = out.next().unwrap();
+            let mut col = Vec::with_capacity(r.3 as usize);
             let mut prev = 0u64;
-            for i in 0..cnt {
+            // Values up to the last picked sample are summed; the rest skipped.
+            let upto = r.4 as usize;
+            for i in 0..upto {
                 let x = c.u64().ok_or_else(|| bad("values"))?;
                 prev = if i == 0 {
                     x
                 } else {
                     prev.wrapping_add(unzigzag(x) as u64)
                 };
-                col.push(prev);
+                if all || want[r.0 as usize + i] != NONE {
+                    col.push(prev);
+                }
             }
+            c.skip_varints(cnt - upto).ok_or_else(|| bad("values"))?;
             e.values.push(col);
         }
     }
     let nev = c
         .len(MAX_ENTITIES.min(c.remaining()))
         .ok_or_else(|| bad("event count"))?;
-    let mut events = Vec::with_capacity(nev);
+    let mut events = Vec::with_capacity(if all { nev } else { 0 });
     let mut s = 0u64;
     for _ in 0..nev {
         s += c.u64().ok_or_else(|| bad("event sample"))?;
         if s >= n as u64 {
             return Err(bad("event outside the block"));
         }
+        let keep = want[s as usize] != NONE;
         let mut ev = Event::default();
         for _ in 0..schema.event_ints.len() {
-            ev.ints.push(c.u64().ok_or_else(|| bad("event"))?);
+            let v = c.u64().ok_or_else(|| bad("event"))?;
+            if keep {
+                ev.ints.push(v);
+            }
         }
         for _ in 0..schema.event_strs.len() {
-            ev.strs.push(get_str(&mut c, at)?);
+            if keep {
+                ev.strs.push(get_str(&mut c, at)?);
+            } else {
+                skip_str(&mut c, at)?;
+            }
         }
-        events.push((s as u32, ev));
+        if keep {
+            events.push((want[s as usize], ev));
+        }
     }
     if c.remaining() != 0 {
         return Err(bad("trailing bytes"));
     }
+    let times = if all {
+        times
+    } else {
+        times
+            .iter()
+            .zip(&want)
+            .filter(|(_, w)| **w != NONE)
+            .map(|(t, _)| *t)
+            .collect()
+    };
     Ok(TableBatch {
         boot_id,
         schema,
@@ -695,9 +814,20 @@ pub fn decode_staged<'a>(
     records: impl IntoIterator<Item = &'a [u8]>,
     at: u64,
 ) -> Result<TableBatch> {
+    decode_staged_picked(records, at, &mut |t| (0..t.len() as u32).collect())
+}
+
+/// [`decode_staged`] keeping only the samples `pick` chooses.
+pub fn decode_staged_picked<'a>(
+    records: impl IntoIterator<Item = &'a [u8]>,
+    at: u64,
+    pick: &mut Pick<'_>,
+) -> Result<TableBatch> {
     match builder_from_staged(records, at)? {
         None => Ok(TableBatch::default()),
-        Some((b, boot)) if b.n_samples() > 0 => decode_block(&b.finish(), b.n_samples(), boot, at),
+        Some((b, boot)) if b.n_samples() > 0 => {
+            decode_block_picked(&b.finish(), b.n_samples(), boot, at, pick)
+        }
         Some((b, boot)) => Ok(TableBatch {
             boot_id: boot,
             schema: b.schema,
@@ -789,6 +919,63 @@ mod tests {
             );
         }
         assert_eq!(s.events, d.events);
+        // Picking samples gives what the whole decode holds at those samples.
+        for pick in [
+            vec![19u32],
+            vec![4, 5],
+            vec![11, 12],
+            vec![0, 8, 19],
+            vec![],
+            vec![7, 3, 7],
+        ] {
+            let p = decode_block_picked(&raw, 20, [3; 16], 0, &mut |t| {
+                assert_eq!(t.len(), 20);
+                pick.clone()
+            })
+            .unwrap();
+            let mut want = pick.clone();
+            want.sort();
+            want.dedup();
+            assert_eq!(
+                p.times,
+                want.iter()
+                    .map(|&s| d.times[s as usize])
+                    .collect::<Vec<_>>()
+            );
+            for (ni, &s) in want.iter().enumerate() {
+                let full: Vec<_> = d
+                    .rows_at(s)
+                    .map(|e| (&e.attrs, e.value(0, s), e.value(1, s)))
+                    .collect();
+                let got: Vec<_> = p
+                    .rows_at(ni as u32)
+                    .map(|e| (&e.attrs, e.value(0, ni as u32), e.value(1, ni as u32)))
+                    .collect();
+                assert_eq!(got, full, "sample {s} of {pick:?}");
+                let ev: Vec<_> = d.events.iter().filter(|e| e.0 == s).map(|e| &e.1).collect();
+                let pev: Vec<_> = p
+                    .events
+                    .iter()
+                    .filter(|e| e.0 == ni as u32)
+                    .map(|e| &e.1)
+                    .collect();
+                assert_eq!(pev, ev);
+            }
+            assert_eq!(
+                p.events.len(),
+                d.events.iter().filter(|e| want.contains(&e.0)).count()
+            );
+            assert!(p.entities.iter().all(|e| want
+                .iter()
+                .enumerate()
+                .any(|(ni, _)| e.first <= ni as u32 && ni as u32 <= e.last)));
+        }
+        let sp =
+            decode_staged_picked(recs.iter().map(|r| r.as_slice()), 0, &mut |_| vec![8]).unwrap();
+        assert_eq!(
+            (sp.times.len(), sp.entities.len(), sp.events.len()),
+            (1, 3, 1)
+        );
         // Hostile payloads never panic.
         for cut in 0..raw.len() {
             let _ = decode_block(&raw[..cut], 20, [0; 16], 0);
@@ -802,6 +989,7 @@ mod tests {
             let i = x as usize % m.len();
             m[i] ^= (x >> 8) as u8 | 1;
             let _ = decode_block(&m, 20, [0; 16], 0);
+            let _ = decode_block_picked(&m, 20, [0; 16], 0, &mut |_| vec![x % 21, 3]);
             let mut r2 = recs.clone();
             let k = 1 + (x as usize >> 3) % (r2.len() - 1);
             let j = (x as usize >> 9) % r2[k].len();

@@ -51,7 +51,20 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Some(s)
     }
+    #[inline(always)]
     pub fn u64(&mut self) -> Option<u64> {
+        // Most values in a block are one byte (small deltas).
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Some(b as u64);
+            }
+        }
+        self.u64_slow()
+    }
+
+    #[inline(never)]
+    fn u64_slow(&mut self) -> Option<u64> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -62,6 +75,33 @@ impl<'a> Cursor<'a> {
             v |= part << shift;
             if b & 0x80 == 0 {
                 return Some(v);
+            }
+        }
+        None
+    }
+    /// Step over `k` varints without decoding them.
+    pub fn skip_varints(&mut self, k: usize) -> Option<()> {
+        if k == 0 {
+            return Some(());
+        }
+        let rest = self.buf.get(self.pos..)?;
+        let mut left = k;
+        // Eight bytes at a time while the count stays ahead of them.
+        let mut i = 0;
+        while left > 8 && i + 8 <= rest.len() {
+            let w = u64::from_le_bytes(rest[i..i + 8].try_into().unwrap());
+            let ends = (!w & 0x8080_8080_8080_8080).count_ones() as usize;
+            left -= ends;
+            i += 8;
+        }
+        for (j, b) in rest[i..].iter().enumerate() {
+            let i = i + j;
+            if b & 0x80 == 0 {
+                left -= 1;
+                if left == 0 {
+                    self.pos += i + 1;
+                    return Some(());
+                }
             }
         }
         None
@@ -82,6 +122,25 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn skip_matches_decoding() {
+        let mut buf = Vec::new();
+        let mut x = 1u64;
+        for i in 0..500u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            put_u64(&mut buf, if i % 3 == 0 { x >> (x % 64) } else { i % 100 });
+        }
+        for k in 0..=500 {
+            let (mut a, mut b) = (Cursor::new(&buf), Cursor::new(&buf));
+            for _ in 0..k {
+                a.u64().unwrap();
+            }
+            b.skip_varints(k).unwrap();
+            assert_eq!(a.pos(), b.pos(), "k={k}");
+        }
+        assert!(Cursor::new(&buf).skip_varints(501).is_none());
+    }
+
     #[test]
     fn roundtrip() {
         let vals = [

@@ -191,9 +191,18 @@ pub fn load_at(r: &RingReader, k: i64, bad: &mut Vec<String>) -> Vec<Snap> {
             .filter(|t| t.0 <= k)
             .count()
     };
+    // Of each block, only its last two samples at or before `k` are decoded.
+    let mut pick = |t: &[(i64, i64, i64)]| -> Vec<u32> {
+        let mut v: Vec<u32> = (0..t.len() as u32)
+            .filter(|&s| t[s as usize].0 <= k)
+            .collect();
+        let n = v.len();
+        v.drain(..n.saturating_sub(2));
+        v
+    };
     let mut bs: Vec<TableBatch> = Vec::new();
     if newest.is_none_or(|e| k > e.last_key) {
-        match r.staged(i) {
+        match r.staged_picked(i, &mut pick) {
             Ok(b) => bs.extend(b.into_table()),
             Err(e) => bad.push(e.to_string()),
         }
@@ -202,7 +211,7 @@ pub fn load_at(r: &RingReader, k: i64, bad: &mut Vec<String>) -> Vec<Snap> {
         if let Some(seq) = r.find_block(i, k) {
             let mut s = seq;
             loop {
-                match r.read_block(i, s) {
+                match r.read_block_picked(i, s, &mut pick) {
                     Ok(BlockRead::Ok(b)) => bs.splice(0..0, b.into_table()).for_each(drop),
                     Ok(BlockRead::Gone) => {}
                     Err(e) if s == seq => bad.push(e.to_string()),
