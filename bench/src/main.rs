@@ -3,6 +3,12 @@
 //! * `lpo-bench fill RING SIZE [INTERVAL_S]`: fill a new ring of SIZE bytes
 //!   with realistic synthetic system samples (2 CPUs) through the format
 //!   crate's writer, until it has wrapped once; prints the covered range.
+//! * `lpo-bench stretch SRC DST SIZE`: build a ring of SIZE bytes (the
+//!   daemon's stream layout) from a real recording SRC, repeating its system,
+//!   process and kernel samples back to back into the past until each of
+//!   those streams has wrapped once; the newest copy keeps SRC's own times. Prints
+//!   `period_s=` (the shift between copies) and `copies=`, so bench/run can
+//!   stretch the peers' files the same way.
 //! * `lpo-bench time N CMD...`: run CMD N times, print the median and
 //!   min/max wall time in milliseconds.
 
@@ -77,6 +83,105 @@ fn fill(path: &Path, size: u64, interval_s: i64) {
     );
 }
 
+fn stretch(src: &Path, dst: &Path, size: u64) {
+    let r = RingReader::open(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let names = ["system", "process", "kernel"];
+    let mut batches: Vec<Vec<lpo_format::Batch>> = Vec::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for n in names {
+        let i = r
+            .stream(n)
+            .unwrap_or_else(|| panic!("{} has no {n} stream", src.display()));
+        let b = r.batches(i, i64::MIN, i64::MAX, &mut |e| panic!("{n}: {e}"));
+        for t in b.iter().flat_map(|b| b.times()) {
+            first = first.min(t.0);
+            last = last.max(t.0);
+        }
+        batches.push(b);
+    }
+    let interval = r.host().interval_ns as i64;
+    // Whole seconds, so atop's and sadc's files can be shifted the same way.
+    let period = ((last - first + interval) + SEC / 2) / SEC * SEC;
+    let schema = batches[1]
+        .iter()
+        .find_map(|b| match b {
+            lpo_format::Batch::Table(t) if !t.schema.values.is_empty() => Some(t.schema.clone()),
+            _ => None,
+        })
+        .expect("no process samples");
+    let specs = [
+        StreamSpec::kv("system", 1),
+        StreamSpec::table("process", 6, schema),
+        StreamSpec::kv("kernel", 2),
+        StreamSpec::log("kmsg", 1),
+        StreamSpec::log("perf", 3),
+        StreamSpec::log("ftrace", 3),
+    ];
+    let _ = std::fs::remove_file(dst);
+    let (mut w, _) = RingWriter::open_or_create(dst, size, &specs, r.host()).expect("create ring");
+    let out = RingReader::open(dst).unwrap();
+    // Copies that wrap each stream once (+2); each stream gets only its
+    // newest copies, so all end at SRC's own times.
+    let need: Vec<i64> = (0..3)
+        .map(|k| {
+            let si = r.info(r.stream(names[k]).unwrap());
+            let len = out.superblock().streams[k].data_len;
+            (len / si.bytes.max(1)) as i64 + 2
+        })
+        .collect();
+    let copies = *need.iter().max().unwrap();
+    let t0 = Instant::now();
+    let mut shifted = vec![0i64; 3];
+    for c in 0..copies {
+        let shift = -(copies - 1 - c) * period;
+        for (k, bs) in batches.iter_mut().enumerate() {
+            if c < copies - need[k] {
+                continue;
+            }
+            let wi = w.stream(names[k]).unwrap();
+            for b in bs.iter_mut() {
+                shift_batch(b, shift - shifted[k]);
+                lpo_replay::export::append_batch(&mut w, wi, b).expect("append");
+            }
+            shifted[k] = shift;
+        }
+        if c % 50 == 49 {
+            eprintln!(
+                "lpo-bench: copy {} of {copies}, {:.0} s",
+                c + 1,
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    w.close().unwrap();
+    println!(
+        "period_s={} copies={copies} newest_key_s={} seconds={:.1}",
+        period / SEC,
+        last / SEC,
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+fn shift_batch(b: &mut lpo_format::Batch, d: i64) {
+    match b {
+        lpo_format::Batch::Kv(k) => k.samples.iter_mut().for_each(|s| {
+            s.key += d;
+            s.wall += d;
+            s.mono += d;
+        }),
+        lpo_format::Batch::Table(t) => t.times.iter_mut().for_each(|s| {
+            s.0 += d;
+            s.1 += d;
+            s.2 += d;
+        }),
+        lpo_format::Batch::Log(l) => l.samples.iter_mut().for_each(|s| {
+            s.key += d;
+            s.wall += d;
+            s.mono += d;
+        }),
+    }
+}
+
 fn time(n: usize, cmd: &[String]) {
     let mut ms = Vec::new();
     for _ in 0..n {
@@ -106,8 +211,13 @@ fn main() {
             a.get(3).map(|s| s.parse().unwrap()).unwrap_or(1),
         ),
         Some("time") if a.len() >= 3 => time(a[1].parse().unwrap(), &a[2..]),
+        Some("stretch") if a.len() == 4 => {
+            stretch(Path::new(&a[1]), Path::new(&a[2]), parse_size(&a[3]))
+        }
         _ => {
-            eprintln!("usage: lpo-bench fill RING SIZE [INTERVAL_S] | lpo-bench time N CMD...");
+            eprintln!(
+                "usage: lpo-bench fill RING SIZE [INTERVAL_S] | lpo-bench stretch SRC DST SIZE | lpo-bench time N CMD..."
+            );
             std::process::exit(2);
         }
     }

@@ -127,7 +127,9 @@ mod tests {
         let mut buf = Vec::new();
         let mut x = 1u64;
         for i in 0..500u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             put_u64(&mut buf, if i % 3 == 0 { x >> (x % 64) } else { i % 100 });
         }
         for k in 0..=500 {

@@ -459,6 +459,14 @@ fn slice_table(
     out
 }
 
+/// Append one decoded batch to stream `wi` of `w` unchanged (no redaction),
+/// as export does: used by the bench to build long rings from a real
+/// recording. Returns false when a log batch did not fit in one generation.
+pub fn append_batch(w: &mut RingWriter, wi: usize, b: &Batch) -> Result<bool, ReplayError> {
+    let mut red = Redactor::new(&[], &lpo_format::HostHeader::default());
+    write_batch(w, wi, b, &mut red)
+}
+
 /// Append one source batch. Returns false when a log block did not fit in
 /// one generation (the caller retries with a larger capture).
 fn write_batch(
@@ -493,23 +501,34 @@ fn write_batch(
             // One attribute closure per entity, made once per batch.
             let makers: Vec<_> = attrs.iter().map(|a| move || a.clone()).collect();
             let nf = t.schema.values.len();
-            let mut vals: Vec<Vec<u64>> = vec![Vec::new(); t.entities.len()];
+            // Each entity's values sample-major ([sample][field]), so a
+            // sample's row is one contiguous slice (the columns are
+            // field-major: reading them per sample missed the cache).
+            let rowmajor: Vec<Vec<u64>> = t
+                .entities
+                .iter()
+                .map(|e| {
+                    let cnt = (e.last - e.first + 1) as usize;
+                    let mut m = vec![0u64; cnt * nf];
+                    for (f, col) in e.values.iter().enumerate().take(nf) {
+                        for (j, v) in col.iter().enumerate().take(cnt) {
+                            m[j * nf + f] = *v;
+                        }
+                    }
+                    m
+                })
+                .collect();
             for (s, times) in t.times.iter().enumerate() {
                 let s = s as u32;
-                let present: Vec<usize> = (0..t.entities.len())
+                let rows: Vec<RowIn> = (0..t.entities.len())
                     .filter(|&e| t.entities[e].first <= s && s <= t.entities[e].last)
-                    .collect();
-                for &e in &present {
-                    vals[e] = (0..nf)
-                        .map(|f| t.entities[e].value(f, s).unwrap_or(0))
-                        .collect();
-                }
-                let rows: Vec<RowIn> = present
-                    .iter()
-                    .map(|&e| RowIn {
-                        ekey: e as u64 + 1,
-                        attrs: &makers[e],
-                        values: &vals[e],
+                    .map(|e| {
+                        let j = (s - t.entities[e].first) as usize * nf;
+                        RowIn {
+                            ekey: e as u64 + 1,
+                            attrs: &makers[e],
+                            values: &rowmajor[e][j..j + nf],
+                        }
                     })
                     .collect();
                 let evs: Vec<_> = events
