@@ -11,18 +11,7 @@ const BTIME: i64 = 1_418_183_276;
 /// 3 days 2:04:30 after boot: 2014-12-13 05:52:26 UTC.
 const WALL: i64 = BTIME + 3 * 86_400 + 2 * 3600 + 4 * 60 + 30;
 
-const CPU_FIELDS: [&str; 10] = [
-    "user",
-    "nice",
-    "system",
-    "idle",
-    "iowait",
-    "irq",
-    "softirq",
-    "steal",
-    "guest",
-    "guest_nice",
-];
+use lpo_format::schema::system::CPU_FIELDS;
 
 /// `"0.10"` -> 10
 fn centi(v: &str) -> u64 {

@@ -1264,18 +1264,7 @@ mod tests {
         }
     }
 
-    const FIELDS: [&str; 10] = [
-        "user",
-        "nice",
-        "system",
-        "idle",
-        "iowait",
-        "irq",
-        "softirq",
-        "steal",
-        "guest",
-        "guest_nice",
-    ];
+    use lpo_format::schema::system::CPU_FIELDS as FIELDS;
 
     /// A sample with per-CPU ticks (aggregate = sum) and the given extra columns.
     fn sample(wall: i64, mono: i64, cpus: &[[u64; 10]], extra: &[(&str, u64)]) -> MapSample {
