@@ -61,14 +61,8 @@ pub fn export_perfetto(
         .ok_or_else(|| {
             ReplayError::NoData(format!("{}: nothing recorded yet", args.file.display()))
         })?;
-    let now = args.now_ns.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0)
-    });
     let ctx = TimeContext {
-        now_ns: now,
+        now_ns: crate::run::now_or_clock(args.now_ns),
         tz,
         first_ns: first,
         last_ns: last,

@@ -65,14 +65,8 @@ pub(crate) fn open_for_time(
     let tz = if utc { chrono_tz::UTC } else { host_tz(&host) };
     let sp = span(&r)
         .ok_or_else(|| ReplayError::NoData(format!("{}: nothing recorded yet", file.display())))?;
-    let now = now_ns.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0)
-    });
     let ctx = TimeContext {
-        now_ns: now,
+        now_ns: now_or_clock(now_ns),
         tz,
         first_ns: sp.first_wall,
         last_ns: sp.last_wall,
@@ -83,6 +77,16 @@ pub(crate) fn open_for_time(
         tz,
         sp,
         ctx,
+    })
+}
+
+/// `now` for relative times: the given one (tests), else the system clock.
+pub(crate) fn now_or_clock(now_ns: Option<i64>) -> i64 {
+    now_ns.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
     })
 }
 
